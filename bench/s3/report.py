@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Turns the results of one bench/s3/run.sh run into the comparison table and a JSON file.
+
+Input: a JSON-lines file, one line per measurement
+  {"case": "put64m", "system": "sluice", "result": {...s3load/wrk/fio JSON...}}
+  {"case": "put64m", "system": "sluice", "error": "why it failed"}
+and a JSON file of run metadata (load average, versions, settings).
+Several lines of the same case, system and tool (the interleaved rounds of the 64 MiB
+PUT) are merged: bytes and requests are added up and divided by the summed time.
+"""
+
+import argparse
+import json
+import sys
+from collections import OrderedDict
+
+# (case, title, unit, baseline system, tool, target ratio sluice/baseline)
+COMPARISONS = [
+    ("put64m", "S3 PUT 64 MiB, durable", "MB/s", "fio", "fio", 0.80),
+    ("put64m", "S3 PUT 64 MiB, durable", "MB/s", "s3rver", "s3load", 3.0),
+    ("get64m", "S3 GET 64 MiB, cached", "MB/s", "nginx", "s3load", 0.75),
+    ("put4k", "S3 PUT 4 KiB unique keys c=16, durable", "req/s", "s3rver", "s3load", 10.0),
+    ("get4k", "S3 GET 4 KiB c=16", "req/s", "nginx", "s3load", 0.50),
+    ("get4k", "S3 GET 4 KiB c=16", "req/s", "s3rver", "s3load", 6.0),
+    ("get4k", "S3 GET 4 KiB c=16, wrk client", "req/s", "nginx", "wrk", 0.50),
+    ("get4k", "S3 GET 4 KiB c=16, wrk client", "req/s", "s3rver", "wrk", 6.0),
+]
+
+
+def percentile(vals, p):
+    if not vals:
+        return None
+    vals = sorted(vals)
+    return vals[min(len(vals) - 1, max(0, int(round(p / 100.0 * (len(vals) - 1)))))]
+
+
+def merge(runs):
+    """Merges the results of several runs of one case, system and tool."""
+    if len(runs) == 1:
+        return dict(runs[0], runs=1)
+    out = dict(runs[0])
+    for k in ("requests", "errors", "bytes", "elapsed_s", "busy_s"):
+        out[k] = sum(r.get(k) or 0 for r in runs)
+    ok = out["requests"] - out["errors"]
+    out["req_per_s"] = ok / out["elapsed_s"]
+    out["mb_per_s"] = out["bytes"] / out["elapsed_s"] / 1e6
+    out["runs"] = len(runs)
+    out["per_run_mb_per_s"] = [round(r["mb_per_s"], 1) for r in runs]
+    lats = [x for r in runs for x in r.get("latencies_ms", [])]
+    if lats:
+        out["latencies_ms"] = sorted(lats)
+        out["p50_ms"] = percentile(lats, 50)
+        out["p99_ms"] = percentile(lats, 99)
+        out["max_ms"] = max(lats)
+    return out
+
+
+def figure(res, unit):
+    if res is None:
+        return None
+    return res["mb_per_s"] if unit == "MB/s" else res["req_per_s"]
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "-"
+    if abs(x) >= 1000:
+        s = f"{x:,.0f}"
+    elif abs(x) >= 100:
+        s = f"{x:.0f}"
+    else:
+        s = f"{x:.1f}"
+    return f"{s} {unit}".strip()
+
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 or i == 1 else str(c).rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--meta", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    with open(args.meta) as f:
+        meta = json.load(f)
+    grouped = OrderedDict()
+    errors = OrderedDict()
+    with open(args.results) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            rec = json.loads(line)
+            if "error" in rec:
+                errors.setdefault((rec["case"], rec["system"], rec.get("tool", "s3load")), []).append(rec["error"])
+                continue
+            res = rec["result"]
+            grouped.setdefault((rec["case"], rec["system"], res.get("tool", "s3load")), []).append(res)
+    merged = {k: merge(v) for k, v in grouped.items()}
+
+    def status_of(key):
+        if key in merged:
+            return None
+        if key in errors:
+            return "failed"
+        return "not run"
+
+    comparisons = []
+    rows = []
+    for case, title, unit, base_sys, tool, target in COMPARISONS:
+        base = merged.get((case, base_sys, tool))
+        slu = merged.get((case, "sluice", "s3load" if tool == "fio" else tool))
+        bf, sf = figure(base, unit), figure(slu, unit)
+        ratio = sf / bf if bf and sf is not None else None
+        verdict = "-" if ratio is None else ("met" if ratio >= target else "MISSED")
+        base_txt = fmt(bf, unit) if bf is not None else status_of((case, base_sys, tool))
+        slu_key = (case, "sluice", "s3load" if tool == "fio" else tool)
+        slu_txt = fmt(sf, unit) if sf is not None else status_of(slu_key)
+        ratio_txt = "-" if ratio is None else (f"{ratio * 100:.0f}%" if target < 1 else f"{ratio:.2f}x")
+        target_txt = f">= {target * 100:.0f}%" if target < 1 else f">= {target:g}x"
+        rows.append([title, base_sys + ("" if tool == "s3load" else f" ({tool})" if tool != base_sys else ""),
+                     base_txt, slu_txt, ratio_txt, target_txt, verdict])
+        comparisons.append({"case": case, "title": title, "unit": unit, "baseline": base_sys,
+                            "tool": tool, "baseline_figure": bf, "sluice_figure": sf,
+                            "ratio": ratio, "target": target, "met": None if ratio is None else ratio >= target})
+
+    detail = []
+    for (case, system, tool), r in merged.items():
+        detail.append([case, f"{system} ({tool})", r.get("concurrency", 1), r.get("runs", 1),
+                       r.get("requests", 1), r.get("errors", 0), fmt(r.get("req_per_s")),
+                       fmt(r.get("mb_per_s")), fmt(r.get("p50_ms")), fmt(r.get("p99_ms")),
+                       fmt(r.get("max_ms"))])
+    for (case, system, tool), errs in errors.items():
+        detail.append([case, f"{system} ({tool})", "-", len(errs), "-", "FAILED", "-", "-", "-", "-", "-"])
+
+    print()
+    print(f"S3 benchmark  {meta.get('started')}  git {meta.get('git', '?')}  "
+          f"{meta.get('nproc')} cores  data fs {meta.get('fs_type')}  nginx workers {meta.get('nginx_workers')}")
+    print(f"loadavg at start: {meta.get('loadavg_start')}   at end: {meta.get('loadavg_end')}")
+    print()
+    print(table(rows, ["case", "baseline", "baseline figure", "sluice figure", "ratio", "target", "verdict"]))
+    print()
+    print(table(detail, ["case", "system (client)", "c", "runs", "requests", "errors", "req/s", "MB/s",
+                         "p50 ms", "p99 ms", "max ms"]))
+    nginx_py = merged.get(("get4k", "nginx", "s3load"))
+    nginx_wrk = merged.get(("get4k", "nginx", "wrk"))
+    client_check = None
+    if nginx_py and nginx_wrk:
+        client_check = nginx_py["req_per_s"] / nginx_wrk["req_per_s"]
+        print()
+        print(f"client check: s3load reaches {client_check * 100:.0f}% of wrk's rate on nginx GET 4 KiB c=16 "
+              f"({fmt(nginx_py['req_per_s'])} vs {fmt(nginx_wrk['req_per_s'])} req/s); "
+              "below ~90% the Python client is part of what is measured, so the wrk rows are the stricter ones.")
+    if errors:
+        print()
+        for (case, system, tool), errs in errors.items():
+            print(f"FAILED {case} {system} ({tool}): {errs[0]}")
+    print()
+    print("Ratios are sluice/baseline measured in this run on this machine; targets from "
+          "shared design PERFORMANCE.md. Informational only: nothing gates on them.")
+
+    for r in merged.values():
+        r.pop("latencies_ms", None) if len(r.get("latencies_ms", [])) > 100 else None
+    doc = {
+        "meta": meta,
+        "comparisons": comparisons,
+        "client_check_s3load_over_wrk": client_check,
+        "results": [dict(case=c, system=s, tool=t, **r) for (c, s, t), r in merged.items()],
+        "errors": [dict(case=c, system=s, tool=t, errors=e) for (c, s, t), e in errors.items()],
+    }
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    print(f"results written to {meta.get('out_rel', args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

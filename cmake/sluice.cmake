@@ -1,0 +1,17 @@
+# sluice_library(NAME SRCS a.cc b.cc DEPS other libs TESTS a_test.cc)
+# One static library per module, target sluice_<NAME>; includes are rooted at src/.
+# TESTS become one GoogleTest binary, sluice_<NAME>_test, registered with CTest.
+function(sluice_library NAME)
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS;TESTS" ${ARGN})
+  set(target sluice_${NAME})
+  add_library(${target} STATIC ${ARG_SRCS})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS})
+  if(ARG_TESTS)
+    add_executable(${target}_test ${ARG_TESTS})
+    target_compile_options(${target}_test PRIVATE -Wall -Wextra -Werror)
+    target_link_libraries(${target}_test PRIVATE ${target} GTest::gtest GTest::gtest_main)
+    gtest_discover_tests(${target}_test DISCOVERY_TIMEOUT 30)
+  endif()
+endfunction()

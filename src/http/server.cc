@@ -1,0 +1,426 @@
+#include "http/server.h"
+
+#include <poll.h>
+#include <sys/sendfile.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "base/strings.h"
+#include "base/strings.h"
+#include "base/strings.h"
+#include "base/time.h"
+#include "http/aws_chunked.h"
+#include "io/checksum.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr auto kBodyTimeout = std::chrono::seconds(120);
+constexpr size_t kBodyBuffer = 1 << 20;
+constexpr size_t kDeferredAuthBodyLimit = 16 << 20;
+
+// Runs `f` on `pool` and resumes the awaiting coroutine on its own executor with the result.
+template <class F>
+asio::awaitable<std::invoke_result_t<F>> Offload(asio::thread_pool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      [&pool, f = std::move(f)](auto handler) mutable {
+        asio::post(pool, [handler = std::move(handler), f = std::move(f)]() mutable {
+          R result = f();
+          auto ex = asio::get_associated_executor(handler);
+          asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
+std::string NewRequestId() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t boot = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  char buf[40];
+  snprintf(buf, sizeof buf, "%08llX%08llX", static_cast<unsigned long long>(boot & 0xffffffff),
+           static_cast<unsigned long long>(counter.fetch_add(1) + 1));
+  return buf;
+}
+
+HttpRequest ToRequest(const bhttp::request<bhttp::buffer_body>& m) {
+  HttpRequest r;
+  r.method = std::string(m.method_string());
+  r.target = std::string(m.target());
+  auto q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  if (q != std::string::npos) r.raw_query = r.target.substr(q + 1);
+  r.query = ParseQuery(r.raw_query);
+  for (const auto& f : m) {
+    r.headers.emplace_back(AsciiLower(std::string_view(f.name_string().data(), f.name_string().size())),
+                           std::string(f.value()));
+  }
+  r.request_id = NewRequestId();
+  r.received = absl::Now();
+  return r;
+}
+
+// Carries one request through authentication, body decoding and its Operation.
+// Lives on the session's coroutine frame; used from one worker at a time.
+class Exchange {
+ public:
+  Exchange(HttpRequest req, const Router& router, const AccessKeys& keys)
+      : req_(std::move(req)), router_(router), keys_(keys) {}
+
+  // Routes and authenticates; a response when the request is answered without its body.
+  std::optional<HttpResponse> Prepare() {
+    if (const InternalHandler* h = router_.FindInternal(req_)) return (*h)(req_);
+    std::string name;
+    service_ = router_.FindService(req_, &name);
+    if (!service_) {
+      return RenderError(AwsProtocol::kRestXml,
+                         AwsError{501, "NotImplemented",
+                                  StrCat("Sluice does not implement the '", name, "' service."), {}},
+                         req_.request_id);
+    }
+    if (const std::string* len = req_.Header("content-length")) {
+      (void)ParseNumber(*len, &req_.content_length);
+    }
+    bool signed_payload = req_.Header("x-amz-content-sha256") || req_.HasQuery("X-Amz-Signature") ||
+                          !req_.Header("authorization");
+    if (!signed_payload) {
+      deferred_auth_ = true;  // the body's hash is part of the signature: read it first
+      return std::nullopt;
+    }
+    return Authenticate(nullptr);
+  }
+
+  bool Feed(std::string_view raw) {
+    if (error_) return false;
+    if (deferred_auth_) {
+      if (deferred_body_.size() + raw.size() > kDeferredAuthBodyLimit) {
+        error_ = AwsError{413, "RequestEntityTooLarge", "The request body is too large.", {}};
+        return false;
+      }
+      deferred_body_.append(raw);
+      return true;
+    }
+    return FeedDecoded(raw);
+  }
+
+  HttpResponse Finish() {
+    if (deferred_auth_ && !error_) {
+      std::string sha = HexEncode(Sha256(deferred_body_));
+      if (auto r = Authenticate(&sha)) return std::move(*r);
+      deferred_auth_ = false;
+      FeedDecoded(deferred_body_);
+    }
+    if (!error_ && decoder_ && !stopped_) {
+      error_ = decoder_->Finish();
+      if (!error_) {
+        for (const auto& [k, v] : decoder_->trailers()) req_.SetHeader(k, v);
+        uint64_t declared = 0;
+        const std::string* d = req_.Header("x-amz-decoded-content-length");
+        if (d && ParseNumber(*d, &declared) && declared != decoder_->decoded_size()) {
+          error_ = AwsError{400, "IncompleteBody",
+                            "The request body's length does not match x-amz-decoded-content-length.", {}};
+        }
+      }
+    }
+    if (!error_ && payload_hash_ && !stopped_) {
+      if (HexEncode(payload_hash_->Finish()) != auth_.payload_sha256) {
+        error_ = AwsError{400, "XAmzContentSHA256Mismatch",
+                          "The provided 'x-amz-content-sha256' header does not match what was computed.", {}};
+      }
+    }
+    if (error_) return RenderError(service_->protocol, *error_, req_.request_id);
+    return op_->Finish();
+  }
+
+  const HttpRequest& request() const { return req_; }
+  bool stopped() const { return stopped_ || error_.has_value(); }
+
+ private:
+  std::optional<HttpResponse> Authenticate(const std::string* body_sha) {
+    if (auto err = VerifySigV4(req_, keys_, absl::Now(), service_->raw_uri, body_sha, &auth_)) {
+      return RenderError(service_->protocol, *err, req_.request_id);
+    }
+    if (IsAwsChunked(auth_.payload_mode)) {
+      decoder_ = std::make_unique<AwsChunkedDecoder>(auth_);
+    } else if (auth_.payload_mode == PayloadMode::kSha256 && !body_sha) {
+      payload_hash_ = NewHasher(ChecksumAlgorithm::kSha256);
+    }
+    op_ = service_->handler(req_, auth_);
+    return std::nullopt;
+  }
+
+  bool FeedDecoded(std::string_view raw) {
+    auto sink = [this](std::string_view data) {
+      if (payload_hash_) payload_hash_->Update(data);
+      if (!op_->OnBody(data)) stopped_ = true;
+      return !stopped_;
+    };
+    if (!decoder_) return sink(raw);
+    error_ = decoder_->Feed(raw, sink);
+    return !error_ && !stopped_;
+  }
+
+  HttpRequest req_;
+  const Router& router_;
+  const AccessKeys& keys_;
+  const ServiceRoute* service_ = nullptr;
+  SigV4Auth auth_;
+  std::unique_ptr<Operation> op_;
+  std::unique_ptr<AwsChunkedDecoder> decoder_;
+  std::unique_ptr<Hasher> payload_hash_;
+  bool deferred_auth_ = false;
+  std::string deferred_body_;
+  std::optional<AwsError> error_;
+  bool stopped_ = false;
+};
+
+// sendfile(2) on a non-blocking socket, waiting for writability; runs on a worker.
+bool SendFileRange(int sock, int fd, uint64_t offset, uint64_t length) {
+  off_t off = static_cast<off_t>(offset);
+  uint64_t left = length;
+  while (left > 0) {
+    ssize_t n = ::sendfile(sock, fd, &off, std::min<uint64_t>(left, 1ull << 30));
+    if (n > 0) {
+      left -= static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n == 0) return false;  // file shrank
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return false;
+    pollfd p{sock, POLLOUT, 0};
+    if (::poll(&p, 1, 60000) <= 0) return false;
+  }
+  return true;
+}
+
+class ServerImpl final : public HttpServer {
+ public:
+  ServerImpl(const HttpServerOptions& o, const Router& router, const AccessKeys& keys)
+      : options_(o), router_(router), keys_(keys), ioc_(o.io_threads), acceptor_(ioc_),
+        pool_(o.worker_threads) {}
+
+  ~ServerImpl() override { Stop(); }
+
+  absl::Status Listen() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) return absl::InvalidArgumentError(StrCat("invalid --host '", options_.host, "'"));
+    tcp::endpoint ep(address, options_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(StrCat("cannot listen on ", options_.host, ":", options_.port,
+                                                 ": ", ec.message(),
+                                                 " (is another server running? choose --port)"));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(ioc_, Accept(), asio::detached);
+    for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Stop() override {
+    if (stopping_.exchange(true)) {
+      JoinAll();
+      return;
+    }
+    asio::post(ioc_, [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+      std::lock_guard lock(mu_);
+      for (auto* s : idle_) s->cancel();
+    });
+    {
+      std::unique_lock lock(mu_);
+      drained_.wait_for(lock, std::chrono::seconds(30), [this] { return sessions_ == 0; });
+    }
+    JoinAll();
+  }
+
+ private:
+  void JoinAll() {
+    std::lock_guard lock(join_mu_);
+    ioc_.stop();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    pool_.join();
+  }
+
+  asio::awaitable<void> Accept() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (stopping_) co_return;
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      {
+        std::lock_guard lock(mu_);
+        ++sessions_;
+      }
+      asio::co_spawn(acceptor_.get_executor(), Session(beast::tcp_stream(std::move(socket))),
+                     [this](std::exception_ptr) {
+                       std::lock_guard lock(mu_);
+                       if (--sessions_ == 0) drained_.notify_all();
+                     });
+    }
+  }
+
+  void SetIdle(tcp::socket* s, bool idle) {
+    std::lock_guard lock(mu_);
+    if (idle) idle_.insert(s);
+    else idle_.erase(s);
+  }
+
+  asio::awaitable<void> Session(beast::tcp_stream stream) {
+    beast::flat_buffer buffer;
+    std::string body(kBodyBuffer, '\0');
+    for (;;) {
+      bhttp::request_parser<bhttp::buffer_body> parser;
+      parser.body_limit(boost::none);
+      parser.header_limit(64 * 1024);
+      beast::error_code ec;
+      stream.expires_after(kIdleTimeout);
+      SetIdle(&stream.socket(), true);
+      if (stopping_) {
+        SetIdle(&stream.socket(), false);
+        break;
+      }
+      co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      SetIdle(&stream.socket(), false);
+      if (ec) {
+        if (ec != bhttp::error::end_of_stream && ec != asio::error::operation_aborted &&
+            ec != beast::error::timeout && ec != asio::error::connection_reset && !stopping_) {
+          HttpResponse bad = RenderError(AwsProtocol::kRestXml,
+                                         AwsError{400, "BadRequest", "Malformed HTTP request: " + ec.message(), {}},
+                                         NewRequestId());
+          bad.close = true;
+          co_await Write(stream, bad, false, 0);
+        }
+        break;
+      }
+      auto started = std::chrono::steady_clock::now();
+      Exchange ex(ToRequest(parser.get()), router_, keys_);
+      bool keep_alive = parser.get().keep_alive() && !stopping_;
+      std::optional<HttpResponse> early = co_await Offload(pool_, [&] { return ex.Prepare(); });
+      HttpResponse response;
+      if (early) {
+        response = std::move(*early);
+        if (!parser.is_done()) keep_alive = false;  // the body was not read
+      } else {
+        if (parser.get()[bhttp::field::expect] == "100-continue") {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(stream.socket(), asio::buffer(kContinue.data(), kContinue.size()),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) break;
+        }
+        bool reading = true;
+        while (reading && !parser.is_done()) {
+          parser.get().body().data = body.data();
+          parser.get().body().size = body.size();
+          stream.expires_after(kBodyTimeout);
+          co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) break;
+          size_t n = body.size() - parser.get().body().size;
+          if (n == 0) continue;
+          reading = co_await Offload(pool_, [&] { return ex.Feed(std::string_view(body.data(), n)); });
+        }
+        if (ec) {
+          spdlog::info("{} {} aborted: request body not received ({})", ex.request().method,
+                       ex.request().path, ec.message());
+          break;  // the client went away mid-body: nothing was acknowledged
+        }
+        if (!parser.is_done()) keep_alive = false;
+        response = co_await Offload(pool_, [&] { return ex.Finish(); });
+      }
+      if (response.close) keep_alive = false;
+      uint64_t bytes = response.omit_body ? 0 : response.BodyLength();
+      int status = response.status;
+      bool ok = co_await Write(stream, response, keep_alive, ex.request().request_id.empty());
+      auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+      spdlog::info("{} {} {} {}B {:.1f}ms", ex.request().method, ex.request().target.substr(0, 512),
+                   status, bytes, ms);
+      if (!ok || !keep_alive) break;
+    }
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  asio::awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, bool keep_alive, bool) {
+    beast::error_code ec;
+    stream.expires_after(kBodyTimeout);
+    bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(r.status), 11};
+    head.set(bhttp::field::server, "Sluice");
+    head.set(bhttp::field::date, FormatHttpDate(absl::Now()));
+    for (const auto& [k, v] : r.headers) head.set(k, v);
+    bool no_body_status = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    if (!no_body_status) head.set(bhttp::field::content_length, std::to_string(r.BodyLength()));
+    head.keep_alive(keep_alive);
+    bhttp::response_serializer<bhttp::empty_body> sr{head};
+    co_await bhttp::async_write_header(stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+    if (r.omit_body || no_body_status) co_return true;
+    if (r.file.valid()) {
+      int sock = stream.socket().native_handle();
+      int fd = r.file.get();
+      uint64_t off = r.file_offset, len = r.file_length;
+      co_return co_await Offload(pool_, [=] { return SendFileRange(sock, fd, off, len); });
+    }
+    if (!r.body.empty()) {
+      co_await asio::async_write(stream.socket(), asio::buffer(r.body),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return !ec;
+  }
+
+  HttpServerOptions options_;
+  const Router& router_;
+  const AccessKeys& keys_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::thread_pool pool_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable drained_;
+  int sessions_ = 0;
+  std::set<tcp::socket*> idle_;
+  std::mutex join_mu_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                              const Router& router,
+                                                              const AccessKeys& keys) {
+  auto server = std::make_unique<ServerImpl>(options, router, keys);
+  RETURN_IF_ERROR(server->Listen());
+  return server;
+}
+
+}  // namespace sluice

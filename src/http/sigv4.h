@@ -1,0 +1,62 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "http/aws_error.h"
+#include "http/message.h"
+
+// AWS Signature Version 4 verification: Authorization headers and presigned query strings.
+// Stateless and thread-safe; see docs/formats/sigv4.md for what is checked.
+namespace sluice {
+
+// access key id -> secret access key.
+using AccessKeys = absl::flat_hash_map<std::string, std::string>;
+
+// How the request body is covered by the signature (x-amz-content-sha256).
+enum class PayloadMode {
+  kUnsigned,                  // UNSIGNED-PAYLOAD, presigned URLs
+  kSha256,                    // hex SHA-256 of the body, compared once the body is read
+  kStreamingSigned,           // STREAMING-AWS4-HMAC-SHA256-PAYLOAD: aws-chunked, chunk signatures
+  kStreamingSignedTrailer,    // STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER
+  kStreamingUnsignedTrailer,  // STREAMING-UNSIGNED-PAYLOAD-TRAILER: aws-chunked, trailer checksums
+};
+
+bool IsAwsChunked(PayloadMode mode);
+
+struct SigV4Auth {
+  std::string access_key;
+  std::string region;
+  std::string service;
+  std::string amz_date;    // 20250801T120000Z
+  std::string scope;       // 20250801/us-east-1/s3/aws4_request
+  std::string signature;   // hex, the seed of chunk signatures
+  std::string signing_key; // raw derived key
+  PayloadMode payload_mode = PayloadMode::kUnsigned;
+  std::string payload_sha256;  // hex, for kSha256
+  bool presigned = false;
+};
+
+// Credential scope pieces from an Authorization header or X-Amz-Credential parameter, when
+// the request carries one: used to route requests by service.
+struct CredentialScope {
+  std::string access_key, date, region, service;
+};
+std::optional<CredentialScope> FindCredentialScope(const HttpRequest& req);
+
+// Verifies `req`'s SigV4 signature against `keys` at time `now`. `uri_is_raw` is true for S3,
+// whose canonical URI is the path as sent (other services normalize and encode it again).
+// When the request carries no x-amz-content-sha256 (non-S3 services), `body_sha256_hex`
+// must be the hex SHA-256 of the body.
+// Returns the error AWS would answer (403 SignatureDoesNotMatch, InvalidAccessKeyId, ...).
+std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& keys, absl::Time now,
+                                    bool uri_is_raw, const std::string* body_sha256_hex,
+                                    SigV4Auth* out);
+
+// Both derived from the secret: the signing key, and a hex signature of a string to sign.
+std::string DeriveSigningKey(const std::string& secret, std::string_view date,
+                             std::string_view region, std::string_view service);
+
+}  // namespace sluice

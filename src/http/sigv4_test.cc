@@ -1,0 +1,90 @@
+#include "http/sigv4.h"
+
+#include "base/time.h"
+#include "gtest/gtest.h"
+
+namespace sluice {
+namespace {
+
+// Signed by botocore's S3SigV4Auth at 2025-08-01T12:00:00Z with the key test/test.
+HttpRequest BotocoreSignedPut() {
+  HttpRequest r;
+  r.method = "PUT";
+  r.path = "/bucket/my%20key/a.txt";
+  r.raw_query = "tagging=&x-id=PutObject";
+  r.query = ParseQuery(r.raw_query);
+  r.headers = {
+      {"host", "127.0.0.1:4566"},
+      {"content-type", "text/plain"},
+      {"x-amz-date", "20250801T120000Z"},
+      {"x-amz-content-sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"},
+      {"authorization",
+       "AWS4-HMAC-SHA256 Credential=test/20250801/us-east-1/s3/aws4_request, "
+       "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, "
+       "Signature=39e19f77545286128542a2c895c025a492e139827601e1cd84fb95ed099a64ab"},
+  };
+  return r;
+}
+
+const absl::Time kSignedAt = *ParseAmzDate("20250801T120000Z");
+const AccessKeys kKeys = {{"test", "test"}};
+
+TEST(SigV4Test, AcceptsBotocoreSignature) {
+  SigV4Auth auth;
+  auto err = VerifySigV4(BotocoreSignedPut(), kKeys, kSignedAt + absl::Minutes(1), true, nullptr, &auth);
+  ASSERT_FALSE(err) << err->code << ": " << err->message;
+  EXPECT_EQ(auth.access_key, "test");
+  EXPECT_EQ(auth.region, "us-east-1");
+  EXPECT_EQ(auth.service, "s3");
+  EXPECT_EQ(auth.payload_mode, PayloadMode::kSha256);
+}
+
+TEST(SigV4Test, RejectsTamperedRequest) {
+  HttpRequest r = BotocoreSignedPut();
+  r.path = "/bucket/other";
+  SigV4Auth auth;
+  auto err = VerifySigV4(r, kKeys, kSignedAt, true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "SignatureDoesNotMatch");
+  EXPECT_EQ(err->status, 403);
+}
+
+TEST(SigV4Test, RejectsWrongSecretAndUnknownKey) {
+  SigV4Auth auth;
+  auto err = VerifySigV4(BotocoreSignedPut(), {{"test", "other"}}, kSignedAt, true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "SignatureDoesNotMatch");
+  err = VerifySigV4(BotocoreSignedPut(), {{"AKIDOTHER", "x"}}, kSignedAt, true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "InvalidAccessKeyId");
+}
+
+TEST(SigV4Test, RejectsSkewedClock) {
+  SigV4Auth auth;
+  auto err = VerifySigV4(BotocoreSignedPut(), kKeys, kSignedAt + absl::Minutes(16), true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "RequestTimeTooSkewed");
+}
+
+TEST(SigV4Test, RejectsMalformedHeaderAndAnonymous) {
+  HttpRequest r = BotocoreSignedPut();
+  r.SetHeader("authorization", "AWS4-HMAC-SHA256 garbage");
+  SigV4Auth auth;
+  auto err = VerifySigV4(r, kKeys, kSignedAt, true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "AuthorizationHeaderMalformed");
+  r.headers.pop_back();
+  err = VerifySigV4(r, kKeys, kSignedAt, true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "AccessDenied");
+}
+
+TEST(SigV4Test, CredentialScopeRoutesByService) {
+  auto scope = FindCredentialScope(BotocoreSignedPut());
+  ASSERT_TRUE(scope);
+  EXPECT_EQ(scope->service, "s3");
+  EXPECT_EQ(scope->date, "20250801");
+}
+
+}  // namespace
+}  // namespace sluice
