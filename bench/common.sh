@@ -1,9 +1,9 @@
+# shellcheck shell=bash
 # Shared helpers for the benchmark scripts under bench/. Source it, don't run it:
 #   . "$(dirname "$0")/../common.sh"
 # Every process a benchmark starts is registered with bench_track_pid and stopped by
 # the EXIT trap that bench_init installs; the temporary directory goes with it.
 
-BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH_PIDS=()
 BENCH_TMP=""
 

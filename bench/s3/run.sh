@@ -149,9 +149,11 @@ measure() {
     printf '{"case":"%s","system":"%s","result":%s}\n' "$case" "$system" "$out" >>"$RESULTS"
   else
     local msg
-    msg="$(tail -c 400 "$err" | tr '\n"\\' '  /')"
+    msg="$(tail -c 400 "$err" | tr '\n' ' ')"
     bench_log "$case $system ($tool) failed: $msg"
-    printf '{"case":"%s","system":"%s","tool":"%s","error":"%s"}\n' "$case" "$system" "$tool" "$msg" >>"$RESULTS"
+    "$BENCH_PY" -c 'import json, sys
+print(json.dumps(dict(zip(("case", "system", "tool", "error"), sys.argv[1:]))))' \
+      "$case" "$system" "$tool" "$msg" >>"$RESULTS"
   fi
 }
 LOAD=("$BENCH_PY" bench/s3/s3load.py)

@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 // String vocabulary over std::string_view. (Debian's Abseil is built with its own
 // absl::string_view, distinct from std::string_view, so Sluice uses these instead of
 // absl's string functions.)
@@ -17,6 +19,7 @@ inline void AppendPiece(std::string& out, std::string_view s) { out.append(s); }
 inline void AppendPiece(std::string& out, const char* s) { out.append(s); }
 inline void AppendPiece(std::string& out, const std::string& s) { out.append(s); }
 inline void AppendPiece(std::string& out, char c) { out.push_back(c); }
+inline void AppendPiece(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
 template <class T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, char> &&
                                         !std::is_same_v<T, bool>, int> = 0>
 void AppendPiece(std::string& out, T v) {

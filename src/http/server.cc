@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <limits>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -300,7 +301,7 @@ class ServerImpl final : public HttpServer {
     std::string body(kBodyBuffer, '\0');
     for (;;) {
       bhttp::request_parser<bhttp::buffer_body> parser;
-      parser.body_limit(boost::none);
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       parser.header_limit(64 * 1024);
       beast::error_code ec;
       stream.expires_after(kIdleTimeout);

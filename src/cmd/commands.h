@@ -1,0 +1,9 @@
+#pragma once
+
+// One function per subcommand, each in cmd/<name>.cc; argv[0] is the subcommand name.
+namespace sluice {
+
+int RunServer(int argc, char** argv);
+int RunVersion();
+
+}  // namespace sluice

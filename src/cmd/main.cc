@@ -1,0 +1,17 @@
+// sluice: the AWS data pipeline on one machine. Subcommands live in cmd/<name>.cc.
+#include <cstdio>
+#include <string_view>
+
+#include "cmd/commands.h"
+
+int main(int argc, char** argv) {
+  std::string_view sub = argc > 1 ? argv[1] : "";
+  if (sub == "server") return sluice::RunServer(argc - 1, argv + 1);
+  if (sub == "version" || sub == "--version") return sluice::RunVersion();
+  std::fprintf(sub.empty() || sub == "help" || sub == "--help" || sub == "-h" ? stdout : stderr,
+               "usage: sluice <command> [options]\n\n"
+               "commands:\n"
+               "  server    run the AWS-compatible endpoint (sluice server --help)\n"
+               "  version   print the version\n");
+  return sub.empty() || sub == "help" || sub == "--help" || sub == "-h" ? 0 : 2;
+}

@@ -1,0 +1,94 @@
+// ListObjectsV2 and ListObjects (v1).
+#include "base/strings.h"
+#include "base/time.h"
+#include "io/checksum.h"
+#include "s3/api.h"
+
+namespace sluice::s3 {
+namespace {
+
+constexpr std::string_view kOwner =
+    "<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>"
+    "<DisplayName>sluice</DisplayName></Owner>";
+
+HttpResponse List(Call& c) {
+  const HttpRequest& q = c.req;
+  bool v2 = q.Query("list-type") && *q.Query("list-type") == "2";
+  bool url = false;
+  if (const std::string* enc = q.Query("encoding-type")) {
+    if (*enc != "url") return Error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+    url = true;
+  }
+  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlEscape(s); };
+  ListRequest req;
+  if (const std::string* p = q.Query("prefix")) req.prefix = *p;
+  if (const std::string* d = q.Query("delimiter")) req.delimiter = *d;
+  if (const std::string* m = q.Query("max-keys")) {
+    if (!ParseNumber(*m, &req.max_keys) || req.max_keys < 0) {
+      return Error(c, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
+    }
+    req.max_keys = std::min(req.max_keys, 1000);
+  }
+  std::string token, start_after, marker;
+  if (v2) {
+    if (const std::string* t = q.Query("continuation-token")) {
+      token = *t;
+      auto decoded = Base64Decode(token);
+      if (!decoded || !decoded->starts_with("1:")) {
+        return Error(c, 400, "InvalidArgument", "The continuation token provided is incorrect");
+      }
+      req.after = decoded->substr(2);
+    } else if (const std::string* s = q.Query("start-after")) {
+      start_after = *s;
+      req.after = *s;
+    }
+  } else if (const std::string* m = q.Query("marker")) {
+    marker = *m;
+    req.after = *m;
+  }
+  auto result = c.store.List(c.bucket, req);
+  if (!result.ok()) return Error(c, result.status());
+  bool fetch_owner = !v2 || (q.Query("fetch-owner") && *q.Query("fetch-owner") == "true");
+  std::string x = XmlHeader() + "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>" +
+                  XmlEscape(c.bucket) + "</Name><Prefix>" + enc(req.prefix) + "</Prefix>";
+  if (v2) {
+    if (!token.empty()) StrAppend(&x, "<ContinuationToken>", XmlEscape(token), "</ContinuationToken>");
+    if (!start_after.empty()) StrAppend(&x, "<StartAfter>", enc(start_after), "</StartAfter>");
+    StrAppend(&x, "<KeyCount>", result->objects.size() + result->common_prefixes.size(), "</KeyCount>");
+  } else {
+    StrAppend(&x, "<Marker>", enc(marker), "</Marker>");
+  }
+  StrAppend(&x, "<MaxKeys>", req.max_keys, "</MaxKeys>");
+  if (!req.delimiter.empty()) StrAppend(&x, "<Delimiter>", enc(req.delimiter), "</Delimiter>");
+  if (url) x += "<EncodingType>url</EncodingType>";
+  StrAppend(&x, "<IsTruncated>", result->truncated ? "true" : "false", "</IsTruncated>");
+  if (result->truncated) {
+    if (v2) {
+      StrAppend(&x, "<NextContinuationToken>", Base64Encode("1:" + result->last), "</NextContinuationToken>");
+    } else if (!req.delimiter.empty()) {
+      StrAppend(&x, "<NextMarker>", enc(result->last), "</NextMarker>");
+    }
+  }
+  for (const auto& o : result->objects) {
+    StrAppend(&x, "<Contents><Key>", enc(o.key), "</Key><LastModified>", FormatIso8601(o.last_modified),
+              "</LastModified><ETag>&quot;", o.etag, "&quot;</ETag>");
+    if (!o.checksum_algorithm.empty()) {
+      StrAppend(&x, "<ChecksumAlgorithm>", o.checksum_algorithm, "</ChecksumAlgorithm>");
+      if (!o.checksum_type.empty()) StrAppend(&x, "<ChecksumType>", o.checksum_type, "</ChecksumType>");
+    }
+    StrAppend(&x, "<Size>", o.size, "</Size>");
+    if (fetch_owner) x += kOwner;
+    StrAppend(&x, "<StorageClass>", o.storage_class, "</StorageClass></Contents>");
+  }
+  for (const auto& p : result->common_prefixes) {
+    StrAppend(&x, "<CommonPrefixes><Prefix>", enc(p), "</Prefix></CommonPrefixes>");
+  }
+  x += "</ListBucketResult>";
+  return Xml(c, std::move(x));
+}
+
+}  // namespace
+
+std::unique_ptr<Operation> ListOperation(Call c) { return Now(List(c)); }
+
+}  // namespace sluice::s3

@@ -1,0 +1,157 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "base/status.h"
+#include "io/file.h"
+#include "io/sqlite.h"
+
+// The S3 engine: buckets and objects as plain files in a key-mirroring tree (the lake),
+// indexed in SQLite. Durable write protocol: bytes go to a temporary file which is fsynced,
+// renamed into place, then the index commits (in groups); an object is visible only once
+// its index row is committed, and Open() reconciles files and index after a crash.
+// Thread-safe. Errors carry their S3 error code (see S3ErrorCode()).
+namespace sluice {
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+// Everything S3 keeps about an object besides its bytes.
+struct ObjectMeta {
+  std::string key;
+  uint64_t size = 0;
+  std::string etag;  // without quotes: hex MD5, or "<hex>-<parts>" for multipart
+  absl::Time last_modified;
+  std::string content_type = "binary/octet-stream";
+  KeyValues headers;        // content-encoding, content-disposition, cache-control, ...
+  KeyValues user_metadata;  // x-amz-meta-* without the prefix, names lower-case
+  KeyValues tags;
+  std::string checksum_algorithm;  // "CRC32", ... or empty
+  std::string checksum;            // base64, for checksum_algorithm
+  std::string checksum_type;       // FULL_OBJECT or COMPOSITE
+  int parts_count = 0;
+  std::string storage_class = "STANDARD";
+  std::string path;  // relative to the bucket's folder
+
+  std::string ToJson() const;  // all but key, size, etag, last_modified, path
+  static ObjectMeta FromJson(const std::string& json);
+};
+
+struct BucketInfo {
+  std::string name;
+  std::string region;
+  absl::Time created;
+};
+
+struct ListRequest {
+  std::string prefix, delimiter;
+  std::string after;  // exclusive start (start-after / marker / continuation)
+  int max_keys = 1000;
+};
+
+struct ListResult {
+  std::vector<ObjectMeta> objects;
+  std::vector<std::string> common_prefixes;
+  bool truncated = false;
+  std::string last;  // the last key or common prefix returned: the next marker
+};
+
+struct PartInfo {
+  int number = 0;
+  uint64_t size = 0;
+  std::string etag;
+  std::string checksum;  // base64 of the upload's checksum algorithm, if any
+  absl::Time modified;
+};
+
+struct UploadInfo {
+  std::string upload_id, key;
+  absl::Time initiated;
+  ObjectMeta meta;  // what the completed object will carry
+};
+
+// A new object's bytes, being written. Obtain from ObjectStore::NewObjectFile().
+class ObjectFile {
+ public:
+  absl::Status Append(std::string_view data) { return file_->Append(data); }
+  uint64_t size() const { return file_->size(); }
+  TempFile& temp() { return *file_; }
+
+ private:
+  friend class ObjectStore;
+  explicit ObjectFile(std::unique_ptr<TempFile> f) : file_(std::move(f)) {}
+  std::unique_ptr<TempFile> file_;
+};
+
+// Conditions on a write (S3 conditional writes).
+struct WriteConditions {
+  bool if_none_match_any = false;       // If-None-Match: *
+  std::optional<std::string> if_match;  // If-Match: "<etag>"
+};
+
+class ObjectStore {
+ public:
+  // `dir` is <data-dir>/s3; created when missing.
+  static absl::StatusOr<std::unique_ptr<ObjectStore>> Open(const std::string& dir);
+  ~ObjectStore();
+
+  absl::Status CreateBucket(const std::string& name, const std::string& region);
+  absl::Status DeleteBucket(const std::string& name);
+  absl::StatusOr<BucketInfo> GetBucket(const std::string& name);
+  absl::StatusOr<std::vector<BucketInfo>> ListBuckets();
+
+  absl::StatusOr<std::unique_ptr<ObjectFile>> NewObjectFile();
+  // Makes `file` the object `meta.key` of `bucket` (fsync, rename, index commit).
+  // meta.size and meta.last_modified are set here.
+  absl::StatusOr<ObjectMeta> PutObject(const std::string& bucket, ObjectMeta meta,
+                                       std::unique_ptr<ObjectFile> file, const WriteConditions& cond = {});
+  absl::StatusOr<ObjectMeta> HeadObject(const std::string& bucket, const std::string& key);
+  // The object's metadata and an open descriptor of its bytes.
+  absl::StatusOr<std::pair<ObjectMeta, UniqueFd>> OpenObject(const std::string& bucket, const std::string& key);
+  // Deleting a missing key succeeds (as in S3). `existed` tells whether it was there.
+  absl::Status DeleteObject(const std::string& bucket, const std::string& key, bool* existed = nullptr);
+  absl::Status SetTags(const std::string& bucket, const std::string& key, KeyValues tags);
+  absl::StatusOr<ListResult> List(const std::string& bucket, const ListRequest& req);
+  // The absolute path of the folder holding `bucket`'s objects (the lake).
+  std::string BucketDir(const std::string& bucket) const;
+
+  // Multipart uploads.
+  absl::StatusOr<std::string> CreateUpload(const std::string& bucket, ObjectMeta meta);
+  absl::StatusOr<UploadInfo> GetUpload(const std::string& bucket, const std::string& key,
+                                       const std::string& upload_id);
+  absl::Status PutPart(const std::string& upload_id, PartInfo part, std::unique_ptr<ObjectFile> file);
+  absl::StatusOr<std::vector<PartInfo>> ListParts(const std::string& upload_id);
+  absl::StatusOr<std::vector<UploadInfo>> ListUploads(const std::string& bucket, const std::string& prefix);
+  // Joins the chosen parts into the object; `parts` as the client listed them.
+  absl::StatusOr<ObjectMeta> CompleteUpload(const std::string& bucket, const UploadInfo& upload,
+                                            const std::vector<std::pair<int, std::string>>& parts);
+  absl::Status AbortUpload(const std::string& bucket, const std::string& key, const std::string& upload_id);
+
+ private:
+  explicit ObjectStore(std::string dir) : dir_(std::move(dir)), readers_(dir_ + "/index.db") {}
+  absl::Status Init();
+  absl::Status Recover();
+  absl::Status RequireBucket(const std::string& bucket);
+  // Renames `file` into the tree for `key`; returns the relative path used.
+  absl::StatusOr<std::string> Place(const std::string& bucket, const std::string& key,
+                                    const std::string& existing_path, TempFile& file);
+  std::mutex& KeyLock(const std::string& bucket, const std::string& key);
+  absl::StatusOr<std::optional<ObjectMeta>> ReadMeta(SqliteDb& db, const std::string& bucket, const std::string& key);
+
+  std::string dir_;
+  SqliteReaderPool readers_;
+  std::unique_ptr<SqliteGroupWriter> writer_;
+  std::mutex key_locks_[64];
+};
+
+// The S3 error code a store Status carries ("NoSuchKey"), or "" when none.
+std::string S3ErrorCode(const absl::Status& status);
+absl::Status S3Error(absl::StatusCode code, std::string_view s3_code, std::string_view message);
+
+}  // namespace sluice

@@ -1,0 +1,44 @@
+#include "server/config.h"
+
+#include "base/strings.h"
+#include "io/file.h"
+#include "nlohmann/json.hpp"
+
+namespace sluice {
+
+absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
+  std::string path = data_dir + "/config.json";
+  auto text = ReadFile(path);
+  if (absl::IsNotFound(text.status())) {
+    nlohmann::json j = {{"access_keys", {{{"access_key_id", "test"}, {"secret_access_key", "test"}}}},
+                        {"region", "us-east-1"}};
+    RETURN_IF_ERROR(WriteFileAtomically(path, j.dump(2) + "\n"));
+    text = ReadFile(path);
+  }
+  if (!text.ok()) return text.status();
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(StrCat(path, " is not valid JSON; fix it or delete it to get the defaults"));
+  }
+  Config c;
+  c.region = j.value("region", c.region);
+  if (j.contains("access_keys")) {
+    if (!j["access_keys"].is_array()) {
+      return absl::InvalidArgumentError(StrCat(path, ": access_keys must be a list"));
+    }
+    for (const auto& k : j["access_keys"]) {
+      if (!k.is_object() || !k.contains("access_key_id") || !k.contains("secret_access_key") ||
+          !k["access_key_id"].is_string() || !k["secret_access_key"].is_string()) {
+        return absl::InvalidArgumentError(
+            StrCat(path, ": each access key needs string fields access_key_id and secret_access_key"));
+      }
+      c.access_keys[k["access_key_id"].get<std::string>()] = k["secret_access_key"].get<std::string>();
+    }
+  }
+  if (c.access_keys.empty()) {
+    return absl::InvalidArgumentError(StrCat(path, " defines no access keys, so no request could be signed"));
+  }
+  return c;
+}
+
+}  // namespace sluice

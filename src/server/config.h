@@ -1,0 +1,21 @@
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "http/sigv4.h"
+
+// <data-dir>/config.json: settings that belong to a data directory. Written with the
+// defaults on first start, so a user can see and edit them:
+//   {"access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
+//    "region": "us-east-1"}
+namespace sluice {
+
+struct Config {
+  AccessKeys access_keys;
+  std::string region = "us-east-1";
+};
+
+absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir);
+
+}  // namespace sluice

@@ -1,0 +1,63 @@
+#include "server/server.h"
+
+#include "base/strings.h"
+#include "http/server.h"
+#include "io/file.h"
+#include "nlohmann/json.hpp"
+#include "s3/s3.h"
+#include "s3/store.h"
+#include "server/config.h"
+#include "server/version.h"
+#include "spdlog/spdlog.h"
+
+namespace sluice {
+namespace {
+
+class ServerImpl final : public Server {
+ public:
+  absl::Status Init(const ServerOptions& o) {
+    RETURN_IF_ERROR(MakeDirs(o.data_dir));
+    ASSIGN_OR_RETURN(config_, LoadOrCreateConfig(o.data_dir));
+    ASSIGN_OR_RETURN(s3_, ObjectStore::Open(o.data_dir + "/s3"));
+    router_.AddService(MakeS3Service(*s3_));
+    router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
+      nlohmann::json services = nlohmann::json::object();
+      for (const auto& name : router_.ServiceNames()) services[name] = "running";
+      HttpResponse r;
+      r.SetHeader("Content-Type", "application/json");
+      r.body = nlohmann::json{{"status", "ok"}, {"version", kSluiceVersion}, {"services", services}}.dump() + "\n";
+      return r;
+    });
+    HttpServerOptions http;
+    http.host = o.host;
+    http.port = o.port;
+    ASSIGN_OR_RETURN(http_, HttpServer::Start(http, router_, config_.access_keys));
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const override { return http_->port(); }
+
+  void Stop() override {
+    if (http_) http_->Stop();
+    http_.reset();
+    s3_.reset();
+  }
+
+  ~ServerImpl() override { Stop(); }
+
+ private:
+  Config config_;
+  std::unique_ptr<ObjectStore> s3_;
+  Router router_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  auto server = std::make_unique<ServerImpl>();
+  RETURN_IF_ERROR(server->Init(options));
+  return server;
+}
+
+}  // namespace sluice
