@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+// The engine boundary: the only module that includes duckdb.h. One Database per process
+// (Athena, Glue jobs, the warehouse and the lake share it); Connections are cheap and
+// used by one thread at a time; Interrupt() may be called from any thread to cancel the
+// running query. DuckDB's errors come back as Status, never as exceptions.
+namespace sluice {
+
+struct DatabaseOptions {
+  std::string path = ":memory:";  // or a file for a persistent database
+  std::string memory_limit;       // e.g. "4GB"; empty: DuckDB's default (80% of RAM)
+  int threads = 0;                // 0: DuckDB's default (all cores)
+};
+
+// A fully materialized result: column names, DuckDB type names, and values as text
+// (nullopt for NULL).
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::string> types;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+};
+
+class Connection;
+
+class Database {
+ public:
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
+  ~Database();
+  absl::StatusOr<std::unique_ptr<Connection>> Connect();
+
+ private:
+  struct Impl;
+  explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Connection {
+ public:
+  ~Connection();
+  absl::StatusOr<QueryResult> Query(const std::string& sql);
+  absl::Status Execute(const std::string& sql);
+  // Cancels the query running on this connection (thread-safe).
+  void Interrupt();
+
+ private:
+  friend class Database;
+  struct Impl;
+  explicit Connection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// 'text' as a SQL string literal, quotes doubled.
+std::string SqlQuote(std::string_view text);
+
+}  // namespace sluice
