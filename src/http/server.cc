@@ -19,6 +19,7 @@
 #include "base/strings.h"
 #include "base/time.h"
 #include "http/aws_chunked.h"
+#include "http/sigv2.h"
 #include "io/checksum.h"
 #include "spdlog/spdlog.h"
 
@@ -100,7 +101,7 @@ class Exchange {
       (void)ParseNumber(*len, &req_.content_length);
     }
     bool signed_payload = req_.Header("x-amz-content-sha256") || req_.HasQuery("X-Amz-Signature") ||
-                          !req_.Header("authorization");
+                          !req_.Header("authorization") || HasSigV2(req_);
     if (!signed_payload) {
       deferred_auth_ = true;  // the body's hash is part of the signature: read it first
       return std::nullopt;
@@ -155,9 +156,11 @@ class Exchange {
 
  private:
   std::optional<HttpResponse> Authenticate(const std::string* body_sha) {
-    if (auto err = VerifySigV4(req_, keys_, absl::Now(), service_->raw_uri, body_sha, &auth_)) {
-      return RenderError(service_->protocol, *err, req_.request_id);
-    }
+    // S3 still accepts SigV2 (older SDKs presign S3 URLs with it); other services don't.
+    std::optional<AwsError> err = service_->raw_uri && HasSigV2(req_)
+                                      ? VerifySigV2(req_, keys_, absl::Now(), &auth_)
+                                      : VerifySigV4(req_, keys_, absl::Now(), service_->raw_uri, body_sha, &auth_);
+    if (err) return RenderError(service_->protocol, *err, req_.request_id);
     if (IsAwsChunked(auth_.payload_mode)) {
       decoder_ = std::make_unique<AwsChunkedDecoder>(auth_);
     } else if (auth_.payload_mode == PayloadMode::kSha256 && !body_sha) {

@@ -151,10 +151,6 @@ std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& ke
   const std::string* auth_header = req.Header("authorization");
   bool presigned = false;
   if (auth_header) {
-    if (auth_header->starts_with("AWS ")) {
-      return Denied("InvalidRequest",
-                    "Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256.", 400);
-    }
     auto h = ParseAuthHeader(*auth_header);
     if (!h) {
       return Denied("AuthorizationHeaderMalformed",
