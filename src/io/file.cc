@@ -74,11 +74,16 @@ absl::Status TempFile::Sync() {
   return absl::OkStatus();
 }
 
-absl::Status TempFile::Commit(const std::string& final_path) {
+absl::Status TempFile::Rename(const std::string& final_path) {
   if (::rename(path_.c_str(), final_path.c_str()) != 0) {
     return ErrnoStatus("rename to", final_path, errno);
   }
   committed_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status TempFile::Commit(const std::string& final_path) {
+  RETURN_IF_ERROR(Rename(final_path));
   auto slash = final_path.rfind('/');
   return FsyncDir(slash == std::string::npos ? "." : final_path.substr(0, slash));
 }

@@ -45,6 +45,8 @@ class TempFile {
   absl::Status Sync();
   // Renames the file to `final_path` (replacing what is there) and fsyncs its directory.
   absl::Status Commit(const std::string& final_path);
+  // Renames only: the caller makes the rename durable (fsyncs the directory) itself.
+  absl::Status Rename(const std::string& final_path);
 
   const std::string& path() const { return path_; }
   uint64_t size() const { return size_; }

@@ -1,6 +1,9 @@
 #include "io/sqlite.h"
 
+#include <algorithm>
+
 #include "base/strings.h"
+#include "io/file.h"
 
 namespace sluice {
 
@@ -134,8 +137,8 @@ SqliteGroupWriter::~SqliteGroupWriter() {
   thread_.join();
 }
 
-absl::Status SqliteGroupWriter::Write(Change change) {
-  Item item{std::move(change), {}};
+absl::Status SqliteGroupWriter::Write(Change change, std::string sync_dir) {
+  Item item{std::move(change), std::move(sync_dir), {}};
   auto done = item.done.get_future();
   {
     std::lock_guard lock(mu_);
@@ -175,6 +178,19 @@ void SqliteGroupWriter::Loop() {
       results.push_back(st);
     }
     if (txn.ok()) {
+      std::vector<std::string> dirs;
+      for (Item* item : batch) {
+        if (!item->sync_dir.empty()) dirs.push_back(item->sync_dir);
+      }
+      std::sort(dirs.begin(), dirs.end());
+      dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+      for (const auto& d : dirs) {
+        if (absl::Status st = FsyncDir(d); !st.ok()) txn = st;
+      }
+    }
+    if (!txn.ok()) {
+      (void)db_->Exec("ROLLBACK");
+    } else {
       txn = db_->Exec("COMMIT");
       if (!txn.ok()) {
         (void)db_->Exec("ROLLBACK");

@@ -86,11 +86,14 @@ class SqliteGroupWriter {
   using Change = std::function<absl::Status(SqliteDb&)>;
   static absl::StatusOr<std::unique_ptr<SqliteGroupWriter>> Open(const std::string& path);
   ~SqliteGroupWriter();
-  absl::Status Write(Change change);
+  // `sync_dir`, when given, is a folder fsynced before the transaction commits (once per
+  // group): callers that renamed a file into it get the rename made durable with the row.
+  absl::Status Write(Change change, std::string sync_dir = "");
 
  private:
   struct Item {
     Change change;
+    std::string sync_dir;
     std::promise<absl::Status> done;
   };
   explicit SqliteGroupWriter(std::unique_ptr<SqliteDb> db);

@@ -67,6 +67,8 @@ std::string UpperBound(std::string s) {  // smallest string greater than every s
   return s;
 }
 
+std::string ParentDir(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
 bool IsDir(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -310,7 +312,7 @@ absl::StatusOr<std::string> ObjectStore::Place(const std::string& bucket, const 
                                                const std::string& existing_path, TempFile& file) {
   std::string root = BucketDir(bucket);
   if (!existing_path.empty()) {
-    if (file.Commit(root + "/" + existing_path).ok()) return existing_path;
+    if (file.Rename(root + "/" + existing_path).ok()) return existing_path;
     // The old file's folder may be gone (a variant was pruned): place afresh.
   }
   std::vector<std::string_view> segments = Split(key, '/');
@@ -337,7 +339,7 @@ absl::StatusOr<std::string> ObjectStore::Place(const std::string& bucket, const 
       std::string candidate = (rel.empty() ? "" : rel + "/") + SegmentName(segments.back(), v);
       std::string abs = root + "/" + candidate;
       if (IsDir(abs)) continue;  // a folder of other keys holds this name
-      absl::Status st = file.Commit(abs);
+      absl::Status st = file.Rename(abs);
       if (st.ok()) return candidate;
       if (absl::IsNotFound(st)) break;  // the folder was pruned meanwhile: start again
       if (!IsDir(abs)) return st;
@@ -380,7 +382,7 @@ absl::StatusOr<ObjectMeta> ObjectStore::PutObject(const std::string& bucket, Obj
     s->Bind(1, bucket).Bind(2, meta.key).Bind(3, meta.path).Bind(4, static_cast<int64_t>(meta.size))
         .Bind(5, meta.etag).Bind(6, Micros(meta.last_modified)).Bind(7, meta.ToJson());
     return s->Run();
-  }));
+  }, ParentDir(BucketDir(bucket) + "/" + meta.path)));
   return meta;
 }
 
@@ -551,12 +553,12 @@ absl::Status ObjectStore::PutPart(const std::string& upload_id, PartInfo part, s
     u->Bind(1, upload_id);
     ASSIGN_OR_RETURN(bool exists, u->Step());
     if (!exists) return NoSuchUpload();
-    RETURN_IF_ERROR(file->temp().Commit(dir + "/" + std::to_string(part.number)));
+    RETURN_IF_ERROR(file->temp().Rename(dir + "/" + std::to_string(part.number)));
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO parts(upload_id, part_number, size, etag, modified_us, checksum)"
                                          " VALUES(?,?,?,?,?,?)"));
     return s->Bind(1, upload_id).Bind(2, int64_t{part.number}).Bind(3, static_cast<int64_t>(part.size))
         .Bind(4, part.etag).Bind(5, Micros(absl::Now())).Bind(6, part.checksum).Run();
-  }));
+  }, dir));
   return absl::OkStatus();
 }
 
