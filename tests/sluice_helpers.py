@@ -183,6 +183,7 @@ def make_s3(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, addressing="
     session = boto3.session.Session()
     cfg = Config(
         s3={"addressing_style": addressing},
+        signature_version="s3v4",  # botocore 1.29 would presign with SigV2 otherwise
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=5, read_timeout=read_timeout,
         max_pool_connections=32, **config)

@@ -354,8 +354,8 @@ class ServerImpl final : public HttpServer {
           reading = co_await Offload(pool_, [&] { return ex.Feed(std::string_view(body.data(), n)); });
         }
         if (ec) {
-          spdlog::info("{} {} aborted: request body not received ({})", ex.request().method,
-                       ex.request().path, ec.message());
+          spdlog::info("request id={} method={} path={} status=aborted reason=\"{}\"", ex.request().request_id,
+                       ex.request().method, ex.request().path, ec.message());
           break;  // the client went away mid-body: nothing was acknowledged
         }
         if (!parser.is_done()) keep_alive = false;
@@ -366,8 +366,8 @@ class ServerImpl final : public HttpServer {
       int status = response.status;
       bool ok = co_await Write(stream, response, keep_alive, ex.request().request_id.empty());
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-      spdlog::info("{} {} {} {}B {:.1f}ms", ex.request().method, ex.request().target.substr(0, 512),
-                   status, bytes, ms);
+      spdlog::info("request id={} method={} path={} status={} bytes={} ms={:.1f}", ex.request().request_id,
+                   ex.request().method, ex.request().target.substr(0, 512), status, bytes, ms);
       if (!ok || !keep_alive) break;
     }
     beast::error_code ec;
