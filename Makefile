@@ -4,7 +4,7 @@ DATA_DIR ?= sluice-data
 PORT ?= 4566
 JOBS ?= $(shell nproc)
 
-.PHONY: run test build deps configure unit integration bench clean
+.PHONY: run test build deps configure unit integration bench fuzz clean
 
 deps:
 	@scripts/setup.sh
@@ -30,5 +30,18 @@ test: unit integration
 bench: build
 	@for b in bench/*/run.sh; do SLUICE_BIN=$(abspath $(BUILD_DIR))/src/cmd/sluice $$b || exit 1; done
 
+# libFuzzer targets under clang with ASan/UBSan, each run for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSLUICE_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target sigv4_fuzz aws_chunked_fuzz key_path_fuzz
+	@for f in sigv4_fuzz aws_chunked_fuzz key_path_fuzz; do \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+	  bin=$$(find build-fuzz -name $$f -type f -perm -u+x | head -1); \
+	  mkdir -p build-fuzz/corpus/$$f; \
+	  $$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build-fuzz/corpus/$$f >/dev/null 2>build-fuzz/$$f.log \
+	    || { tail -30 build-fuzz/$$f.log; exit 1; }; \
+	done; echo "fuzz: no crashes"
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz

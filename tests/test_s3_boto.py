@@ -6,6 +6,7 @@ import time
 
 import pytest
 from awscrt import checksums as crt_checksums
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from sluice_helpers import (MiB, b64, client_error, crc32_b64, curl, list_all_keys, md5_hex,
@@ -737,13 +738,12 @@ def test_upload_part_copy(s3, bucket):
     p2 = s3.upload_part_copy(Bucket=bucket, Key=key, UploadId=uid, PartNumber=2,
                              CopySource=f"{bucket}/copy-src",
                              CopySourceRange=f"bytes={5 * MiB}-{len(src) - 1}")
-    p3 = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=3, Body=b"+extra")
+    # Part 2 (1 MiB) may be small only because it is the last part.
     s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": p1["CopyPartResult"]["ETag"]},
-                  {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]},
-                  {"PartNumber": 3, "ETag": p3["ETag"]}]})
+                  {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]})
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert sha256(body) == sha256(src + b"+extra")
+    assert sha256(body) == sha256(src)
     # A whole-object part copy, and a range past the end.
     uid = s3.create_multipart_upload(Bucket=bucket, Key="k2")["UploadId"]
     p = s3.upload_part_copy(Bucket=bucket, Key="k2", UploadId=uid, PartNumber=1,
@@ -852,6 +852,30 @@ def test_presigned_get_and_put(s3, bucket, tmp_path):
                                     ExpiresIn=300)
     status, _ = curl("-I", url)
     assert status == 200
+
+
+def test_presigned_default_signature(server, s3, bucket):
+    # botocore 1.29's default for S3 presigning (no signature_version configured) is SigV2
+    # query auth: AWSAccessKeyId, Expires, Signature.
+    import boto3
+    default = boto3.session.Session().client(
+        "s3", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(s3={"addressing_style": "path"}))
+    s3.put_object(Bucket=bucket, Key="pre/v2 key+1", Body=b"v2 presigned")
+    url = default.generate_presigned_url("get_object", Params={"Bucket": bucket,
+                                                               "Key": "pre/v2 key+1"},
+                                         ExpiresIn=300)
+    assert "Signature=" in url and "X-Amz-Signature" not in url, url
+    assert curl(url) == (200, b"v2 presigned")
+    status, body = curl(url.replace("Expires=", "Expires=1"))
+    assert status == 403, body
+    url = default.generate_presigned_url("put_object", Params={"Bucket": bucket,
+                                                               "Key": "pre/v2put"},
+                                         ExpiresIn=300)
+    # SigV2 signs Content-Type (empty here): stop curl from adding its form content type.
+    assert curl("-X", "PUT", "-H", "Content-Type:", "--data-binary", "v2 put", url)[0] == 200
+    assert s3.get_object(Bucket=bucket, Key="pre/v2put")["Body"].read() == b"v2 put"
 
 
 def test_presigned_tampered(s3, bucket):

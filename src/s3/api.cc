@@ -212,7 +212,6 @@ void AddObjectHeaders(const Call& c, const ObjectMeta& m, HttpResponse& r) {
   for (const auto& [k, v] : m.user_metadata) r.SetHeader("x-amz-meta-" + k, v);
   if (!m.tags.empty()) r.SetHeader("x-amz-tagging-count", std::to_string(m.tags.size()));
   if (m.storage_class != "STANDARD") r.SetHeader("x-amz-storage-class", m.storage_class);
-  if (m.parts_count > 0 && c.req.HasQuery("partNumber")) r.SetHeader("x-amz-mp-parts-count", std::to_string(m.parts_count));
   if (!m.checksum_algorithm.empty() && EqualsIgnoreCase(c.req.HeaderOr("x-amz-checksum-mode"), "ENABLED")) {
     if (auto a = ParseChecksumAlgorithm(m.checksum_algorithm)) r.SetHeader(ChecksumHeaderName(*a), m.checksum);
     if (!m.checksum_type.empty()) r.SetHeader("x-amz-checksum-type", m.checksum_type);

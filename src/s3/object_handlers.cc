@@ -41,7 +41,8 @@ int EvaluateConditions(const HttpRequest& req, const ObjectMeta& m, std::string_
   if (if_none) {
     if (EtagMatches(*if_none, m.etag)) return prefix.empty() ? 304 : 412;
   } else if (const std::string* ims = header("if-modified-since")) {
-    if (auto t = ParseHttpDate(*ims); t && modified <= *t && *t <= absl::Now()) return prefix.empty() ? 304 : 412;
+    // S3 answers 304 for a date in the future too (unlike RFC 9110's advice to ignore it).
+    if (auto t = ParseHttpDate(*ims); t && modified <= *t) return prefix.empty() ? 304 : 412;
   }
   return 0;
 }
@@ -105,7 +106,22 @@ HttpResponse GetObject(Call& c) {
   }
   r.file_offset = 0;
   r.file_length = meta.size;
-  if (const std::string* range = c.req.Header("range")) {
+  if (const std::string* pn = c.req.Query("partNumber")) {
+    int n = 0;
+    if (!ParseNumber(*pn, &n) || n < 1 || n > 10000) {
+      return Error(c, 400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+    }
+    int count = meta.part_sizes.empty() ? 1 : static_cast<int>(meta.part_sizes.size());
+    if (n > count) return Error(c, 416, "InvalidPartNumber", "The requested partnumber is not satisfiable");
+    uint64_t first = 0;
+    for (int i = 0; i + 1 < n; ++i) first += meta.part_sizes[i];
+    uint64_t length = meta.part_sizes.empty() ? meta.size : meta.part_sizes[n - 1];
+    r.status = 206;
+    r.file_offset = first;
+    r.file_length = length;
+    r.SetHeader("x-amz-mp-parts-count", std::to_string(count));
+    r.SetHeader("Content-Range", StrCat("bytes ", first, "-", first + length - (length ? 1 : 0), "/", meta.size));
+  } else if (const std::string* range = c.req.Header("range")) {
     if (auto br = ParseRange(*range, meta.size)) {
       if (br->unsatisfiable) {
         HttpResponse e = Error(c, 416, "InvalidRange", "The requested range is not satisfiable");
@@ -211,6 +227,7 @@ HttpResponse CopyObject(Call& c) {
   meta.key = c.key;
   meta.etag = HexEncode(copied->md5);
   meta.parts_count = 0;
+  meta.part_sizes.clear();
   meta.checksum_algorithm = algorithm ? std::string(ChecksumAlgorithmName(*algorithm)) : "";
   meta.checksum = copied->checksum;
   meta.checksum_type = algorithm ? "FULL_OBJECT" : "";
@@ -250,9 +267,8 @@ HttpResponse CommitObject(Call& c, ObjectMeta meta, std::unique_ptr<ObjectFile> 
 
 absl::StatusOr<CopiedObject> CopyFromSource(const Call& c, std::string_view range_header,
                                             std::optional<ChecksumAlgorithm> algorithm) {
-  std::string_view src = c.req.HeaderOr("x-amz-copy-source");
-  std::string src_copy(src);
-  std::string_view s = src_copy;
+  std::string src = c.req.HeaderOr("x-amz-copy-source");
+  std::string_view s = src;
   if (!s.empty() && s[0] == '/') s.remove_prefix(1);
   s = s.substr(0, s.find('?'));
   std::string decoded = UriDecode(s);
@@ -271,6 +287,13 @@ absl::StatusOr<CopiedObject> CopyFromSource(const Call& c, std::string_view rang
   uint64_t first = 0, length = meta.size;
   if (!range_header.empty()) {
     auto br = ParseRange(range_header, meta.size);
+    uint64_t asked_last = 0;
+    std::string_view rh = range_header;
+    if (auto dash = rh.find('-'); dash != std::string_view::npos) (void)ParseNumber(rh.substr(dash + 1), &asked_last);
+    if (br && !br->unsatisfiable && asked_last >= meta.size) {
+      return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                     StrCat("Range specified is not valid for source object of size: ", meta.size));
+    }
     if (!br || br->unsatisfiable) {
       return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
                      "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last "

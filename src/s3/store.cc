@@ -96,6 +96,7 @@ std::string ObjectMeta::ToJson() const {
     j["cty"] = checksum_type;
   }
   if (parts_count) j["pc"] = parts_count;
+  if (!part_sizes.empty()) j["ps"] = part_sizes;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -112,6 +113,7 @@ ObjectMeta ObjectMeta::FromJson(const std::string& json) {
   m.checksum = j.value("cv", "");
   m.checksum_type = j.value("cty", "");
   m.parts_count = j.value("pc", 0);
+  if (j.contains("ps") && j["ps"].is_array()) m.part_sizes = j["ps"].get<std::vector<uint64_t>>();
   return m;
 }
 
@@ -663,6 +665,7 @@ absl::StatusOr<ObjectMeta> ObjectStore::CompleteUpload(const std::string& bucket
   ObjectMeta meta = upload.meta;
   meta.etag = StrCat(HexEncode(Md5(md5s)), "-", parts.size());
   meta.parts_count = static_cast<int>(parts.size());
+  for (const auto& [number, etag] : parts) meta.part_sizes.push_back(by_number[number].size);
   if (!meta.checksum_algorithm.empty()) {
     auto algo = ParseChecksumAlgorithm(meta.checksum_algorithm);
     if (algo) {

@@ -36,6 +36,7 @@ struct ObjectMeta {
   std::string checksum;            // base64, for checksum_algorithm
   std::string checksum_type;       // FULL_OBJECT or COMPOSITE
   int parts_count = 0;
+  std::vector<uint64_t> part_sizes;  // of a multipart object, for GET ?partNumber=
   std::string storage_class = "STANDARD";
   std::string path;  // relative to the bucket's folder
 
