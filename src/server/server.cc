@@ -4,6 +4,7 @@
 #include "http/server.h"
 #include "io/file.h"
 #include "nlohmann/json.hpp"
+#include "glue/glue.h"
 #include "s3/s3.h"
 #include "s3/store.h"
 #include "server/config.h"
@@ -19,7 +20,9 @@ class ServerImpl final : public Server {
     RETURN_IF_ERROR(MakeDirs(o.data_dir));
     ASSIGN_OR_RETURN(config_, LoadOrCreateConfig(o.data_dir));
     ASSIGN_OR_RETURN(s3_, ObjectStore::Open(o.data_dir + "/s3"));
+    ASSIGN_OR_RETURN(catalog_, Catalog::Open(o.data_dir + "/glue/catalog.db"));
     router_.AddService(MakeS3Service(*s3_));
+    router_.AddService(MakeGlueService(*catalog_));
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();
       for (const auto& name : router_.ServiceNames()) services[name] = "running";
@@ -40,6 +43,7 @@ class ServerImpl final : public Server {
   void Stop() override {
     if (http_) http_->Stop();
     http_.reset();
+    catalog_.reset();
     s3_.reset();
   }
 
@@ -48,6 +52,7 @@ class ServerImpl final : public Server {
  private:
   Config config_;
   std::unique_ptr<ObjectStore> s3_;
+  std::unique_ptr<Catalog> catalog_;
   Router router_;
   std::unique_ptr<HttpServer> http_;
 };

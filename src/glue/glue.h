@@ -1,0 +1,12 @@
+#pragma once
+
+#include "glue/catalog.h"
+#include "http/router.h"
+
+// The Glue service (awsJson1_1, X-Amz-Target AWSGlue.<Action>) over a Catalog, which
+// must outlive the route.
+namespace sluice {
+
+ServiceRoute MakeGlueService(Catalog& catalog);
+
+}  // namespace sluice
