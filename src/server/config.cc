@@ -22,6 +22,10 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
   }
   Config c;
   c.region = j.value("region", c.region);
+  if (j.contains("duckdb") && j["duckdb"].is_object()) {
+    c.duckdb_memory_limit = j["duckdb"].value("memory_limit", "");
+    c.duckdb_threads = j["duckdb"].value("threads", 0);
+  }
   if (j.contains("access_keys")) {
     if (!j["access_keys"].is_array()) {
       return absl::InvalidArgumentError(StrCat(path, ": access_keys must be a list"));

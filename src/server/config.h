@@ -8,12 +8,14 @@
 // <data-dir>/config.json: settings that belong to a data directory. Written with the
 // defaults on first start, so a user can see and edit them:
 //   {"access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
-//    "region": "us-east-1"}
+//    "region": "us-east-1", "duckdb": {"memory_limit": "4GB", "threads": 2}}
 namespace sluice {
 
 struct Config {
   AccessKeys access_keys;
   std::string region = "us-east-1";
+  std::string duckdb_memory_limit;  // "" = DuckDB's default
+  int duckdb_threads = 0;           // 0 = all cores
 };
 
 absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir);

@@ -4,6 +4,7 @@
 #include "http/server.h"
 #include "io/file.h"
 #include "nlohmann/json.hpp"
+#include "athena/athena.h"
 #include "glue/glue.h"
 #include "s3/s3.h"
 #include "s3/store.h"
@@ -23,6 +24,17 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(catalog_, Catalog::Open(o.data_dir + "/glue/catalog.db"));
     router_.AddService(MakeS3Service(*s3_));
     router_.AddService(MakeGlueService(*catalog_));
+    DatabaseOptions engine;
+    engine.memory_limit = config_.duckdb_memory_limit;
+    engine.threads = config_.duckdb_threads;
+    ASSIGN_OR_RETURN(duckdb_, Database::Open(engine));
+    athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_);
+    RETURN_IF_ERROR(athena_->Init());
+    if (auto st = s3_->CreateBucket("sluice-athena-results", config_.region);
+        !st.ok() && S3ErrorCode(st) != "BucketAlreadyOwnedByYou") {
+      return st;
+    }
+    router_.AddService(MakeAthenaService(*athena_));
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();
       for (const auto& name : router_.ServiceNames()) services[name] = "running";
@@ -43,6 +55,9 @@ class ServerImpl final : public Server {
   void Stop() override {
     if (http_) http_->Stop();
     http_.reset();
+    if (athena_) athena_->Stop();
+    athena_.reset();
+    duckdb_.reset();
     catalog_.reset();
     s3_.reset();
   }
@@ -53,6 +68,8 @@ class ServerImpl final : public Server {
   Config config_;
   std::unique_ptr<ObjectStore> s3_;
   std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<Database> duckdb_;  // the one DuckDB instance every SQL engine shares
+  std::unique_ptr<AthenaService> athena_;
   Router router_;
   std::unique_ptr<HttpServer> http_;
 };

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "athena/engine.h"
+#include "http/router.h"
+
+// The Athena service: query executions run on a pool of query threads, results kept in
+// memory for GetQueryResults and written to the output location as <id>.csv and
+// <id>.csv.metadata. Thread-safe. Stop() cancels running queries and joins the threads.
+namespace sluice {
+
+struct QueryExecution {
+  std::string id, query, database, workgroup, output_location;
+  std::string state = "QUEUED";  // QUEUED RUNNING SUCCEEDED FAILED CANCELLED
+  std::string state_change_reason, error_category, error_type, statement_type = "DML";
+  absl::Time submitted, completed;
+  int64_t engine_ms = 0, total_ms = 0, queue_ms = 0;
+  uint64_t scanned = 0;
+  bool has_result_set = true;
+  QueryResult result;
+  Connection* running = nullptr;  // set while the query runs, for StopQueryExecution
+};
+
+class AthenaService {
+ public:
+  // All must outlive the service. `threads` queries run at once.
+  AthenaService(Catalog& catalog, ObjectStore& store, Database& db, int threads = 4);
+  ~AthenaService();
+  absl::Status Init();
+  void Stop();
+
+  // Returns the new execution's id.
+  absl::StatusOr<std::string> Start(const std::string& query, const std::string& database,
+                                    const std::string& output_location, const std::string& workgroup);
+  std::optional<QueryExecution> Get(const std::string& id);  // without result rows
+  // Rows [offset, offset+max) and the total count; NotFound / FailedPrecondition.
+  absl::StatusOr<std::pair<QueryResult, size_t>> Results(const std::string& id, size_t offset, size_t max,
+                                                         QueryExecution* info);
+  std::vector<std::string> List(const std::string& workgroup);
+  absl::Status Cancel(const std::string& id);
+  // Waits until the execution is no longer QUEUED or RUNNING (for `sluice sql`), up to `timeout`.
+  std::optional<QueryExecution> Wait(const std::string& id, absl::Duration timeout);
+
+ private:
+  void Loop();
+  void Execute(const std::shared_ptr<QueryExecution>& q);
+  absl::Status WriteResults(const QueryExecution& q);
+
+  Catalog& catalog_;
+  ObjectStore& store_;
+  Database& db_;
+  athena::Engine engine_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::map<std::string, std::shared_ptr<QueryExecution>> executions_;
+  std::vector<std::string> order_;  // ids, oldest first
+  std::deque<std::shared_ptr<QueryExecution>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  int thread_count_;
+};
+
+ServiceRoute MakeAthenaService(AthenaService& athena);
+
+}  // namespace sluice

@@ -1,0 +1,411 @@
+#include "athena/engine.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <set>
+
+#include "athena/ddl.h"
+#include "base/strings.h"
+
+namespace sluice::athena {
+namespace {
+
+constexpr const char* kParquetSerde = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+constexpr const char* kJsonSerde = "org.openx.data.jsonserde.JsonSerDe";
+constexpr const char* kLazySerde = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
+
+enum class Format { kParquet, kJson, kCsv, kUnsupported };
+
+std::string Prop(const Json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return "";
+  return obj[key].get<std::string>();
+}
+
+Format TableFormat(const Json& t) {
+  const Json& sd = t.value("StorageDescriptor", Json::object());
+  std::string serde = AsciiLower(Prop(sd.value("SerdeInfo", Json::object()), "SerializationLibrary"));
+  std::string input = AsciiLower(Prop(sd, "InputFormat"));
+  std::string cls = AsciiLower(Prop(t.value("Parameters", Json::object()), "classification"));
+  if (serde.find("parquet") != std::string::npos || input.find("parquet") != std::string::npos || cls == "parquet") {
+    return Format::kParquet;
+  }
+  if (serde.find("json") != std::string::npos || cls == "json") return Format::kJson;
+  if (serde.find("csv") != std::string::npos || serde.find("lazysimple") != std::string::npos ||
+      input.find("textinputformat") != std::string::npos || cls == "csv") {
+    return Format::kCsv;
+  }
+  return Format::kUnsupported;
+}
+
+// Splits "a,b<c,d>,e" at top-level commas.
+std::vector<std::string> SplitTop(std::string_view s) {
+  std::vector<std::string> out;
+  int depth = 0;
+  std::string cur;
+  for (char c : s) {
+    if (c == '<' || c == '(') ++depth;
+    if (c == '>' || c == ')') --depth;
+    if (c == ',' && depth == 0) {
+      out.push_back(std::string(StripWhitespace(cur)));
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!StripWhitespace(cur).empty()) out.push_back(std::string(StripWhitespace(cur)));
+  return out;
+}
+
+std::string Lit(const std::string& v) { return SqlQuote(v); }
+
+// date_parse/date_format take MySQL-style formats (%i minutes, %s seconds, %T time, ...)
+// where DuckDB's strptime/strftime take C-style ones, and DuckDB needs the format to be a
+// constant: so the format literal of each call is translated in the query text.
+std::string TranslateFormat(const std::string& fmt) {
+  std::string out;
+  for (size_t f = 0; f < fmt.size(); ++f) {
+    if (fmt[f] != '%' || f + 1 == fmt.size()) {
+      out += fmt[f];
+      continue;
+    }
+    char c = fmt[++f];
+    switch (c) {
+      case 'i': out += "%M"; break;
+      case 's': out += "%S"; break;
+      case 'T': out += "%H:%M:%S"; break;
+      case 'h': out += "%I"; break;
+      case 'e': out += "%-d"; break;
+      case 'c': out += "%-m"; break;
+      case 'k': out += "%-H"; break;
+      case 'l': out += "%-I"; break;
+      case 'r': out += "%I:%M:%S %p"; break;
+      case 'v': out += "%V"; break;
+      case 'W': out += "%A"; break;
+      case 'M': out += "%B"; break;
+      default: out += '%'; out += c;
+    }
+  }
+  return out;
+}
+
+std::string TranslateFormats(const std::string& sql) {
+  std::string lower = AsciiLower(sql);
+  std::vector<std::pair<size_t, size_t>> literals;  // [begin, end) of format literal contents
+  for (const char* fn : {"date_parse", "date_format"}) {
+    for (size_t at = lower.find(fn); at != std::string::npos; at = lower.find(fn, at + 1)) {
+      size_t open = sql.find_first_not_of(" \t\n", at + std::strlen(fn));
+      if (open == std::string::npos || sql[open] != '(') continue;
+      int depth = 0;
+      char quote = 0;
+      size_t k = open;
+      for (; k < sql.size(); ++k) {
+        char c = sql[k];
+        if (quote) {
+          if (c == quote) quote = 0;
+        } else if (c == '\'' || c == '"') {
+          quote = c;
+        } else if (c == '(') {
+          ++depth;
+        } else if (c == ')' && --depth == 0) {
+          break;
+        } else if (c == ',' && depth == 1) {
+          break;
+        }
+      }
+      if (k >= sql.size() || sql[k] != ',') continue;
+      size_t lit = sql.find_first_not_of(" \t\n", k + 1);
+      if (lit == std::string::npos || sql[lit] != '\'') continue;
+      size_t end = lit + 1;
+      while (end < sql.size() && !(sql[end] == '\'' && (end + 1 >= sql.size() || sql[end + 1] != '\''))) {
+        end += sql[end] == '\'' ? 2 : 1;
+      }
+      literals.emplace_back(lit + 1, end);
+    }
+  }
+  std::sort(literals.begin(), literals.end());
+  std::string out;
+  size_t pos = 0;
+  for (const auto& [b, e] : literals) {
+    out.append(sql, pos, b - pos);
+    out += TranslateFormat(sql.substr(b, e - b));
+    pos = e;
+  }
+  out.append(sql, pos, std::string::npos);
+  return out;
+}
+
+struct LakeFile {
+  std::string path;
+  uint64_t size;
+};
+
+}  // namespace
+
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::string& location) {
+  std::string_view l = location;
+  if (!ConsumePrefix(&l, "s3://") && !ConsumePrefix(&l, "s3a://") && !ConsumePrefix(&l, "s3n://")) {
+    return absl::InvalidArgumentError(StrCat("LOCATION '", location, "' is not in the lake: it must be an s3:// URI"));
+  }
+  auto slash = l.find('/');
+  std::string bucket(l.substr(0, slash));
+  std::string prefix = slash == std::string_view::npos ? "" : std::string(l.substr(slash + 1));
+  if (bucket.empty()) return absl::InvalidArgumentError(StrCat("LOCATION '", location, "' names no bucket"));
+  return std::make_pair(bucket, prefix);
+}
+
+absl::StatusOr<std::string> HiveToDuckType(const std::string& hive_in) {
+  std::string hive(StripWhitespace(AsciiLower(hive_in)));
+  static const std::pair<const char*, const char*> kSimple[] = {
+      {"string", "VARCHAR"}, {"varchar", "VARCHAR"}, {"char", "VARCHAR"}, {"tinyint", "TINYINT"},
+      {"smallint", "SMALLINT"}, {"int", "INTEGER"}, {"integer", "INTEGER"}, {"bigint", "BIGINT"},
+      {"float", "FLOAT"}, {"real", "FLOAT"}, {"double", "DOUBLE"}, {"boolean", "BOOLEAN"}, {"date", "DATE"},
+      {"timestamp", "TIMESTAMP"}, {"binary", "BLOB"}, {"decimal", "DECIMAL(10,0)"}};
+  for (const auto& [h, d] : kSimple) {
+    if (hive == h) return std::string(d);
+  }
+  auto open = hive.find_first_of("<(");
+  if (open == std::string::npos || (hive.back() != '>' && hive.back() != ')')) {
+    return absl::InvalidArgumentError(StrCat("Unknown type '", hive_in, "'"));
+  }
+  std::string head(StripWhitespace(hive.substr(0, open)));
+  std::string inner = hive.substr(open + 1, hive.size() - open - 2);
+  if (head == "decimal") {
+    auto parts = SplitTop(inner);
+    int p = 0, s = 0;
+    if (parts.empty() || parts.size() > 2 || !ParseNumber(parts[0], &p) || (parts.size() == 2 && !ParseNumber(parts[1], &s))) {
+      return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
+    }
+    return StrCat("DECIMAL(", p, ",", s, ")");
+  }
+  if (head == "varchar" || head == "char") return std::string("VARCHAR");
+  if (head == "array") {
+    ASSIGN_OR_RETURN(std::string e, HiveToDuckType(inner));
+    return e + "[]";
+  }
+  if (head == "map") {
+    auto parts = SplitTop(inner);
+    if (parts.size() != 2) return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
+    ASSIGN_OR_RETURN(std::string k, HiveToDuckType(parts[0]));
+    ASSIGN_OR_RETURN(std::string v, HiveToDuckType(parts[1]));
+    return StrCat("MAP(", k, ", ", v, ")");
+  }
+  if (head == "struct") {
+    std::vector<std::string> fields;
+    for (const auto& f : SplitTop(inner)) {
+      auto colon = f.find(':');
+      if (colon == std::string::npos) return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
+      ASSIGN_OR_RETURN(std::string t, HiveToDuckType(f.substr(colon + 1)));
+      fields.push_back(StrCat(QuoteIdent(StripWhitespace(f.substr(0, colon))), " ", t));
+    }
+    return StrCat("STRUCT(", Join(fields, ", "), ")");
+  }
+  return absl::InvalidArgumentError(StrCat("Unknown type '", hive_in, "'"));
+}
+
+std::string AthenaType(const std::string& duck) {
+  std::string d = AsciiUpper(duck);
+  if (d == "VARCHAR") return "varchar";
+  if (d == "BIGINT" || d == "HUGEINT" || d == "UBIGINT") return "bigint";
+  if (d == "INTEGER" || d == "UINTEGER") return "integer";
+  if (d == "SMALLINT" || d == "USMALLINT") return "smallint";
+  if (d == "TINYINT" || d == "UTINYINT") return "tinyint";
+  if (d == "DOUBLE") return "double";
+  if (d == "FLOAT") return "real";
+  if (d == "BOOLEAN") return "boolean";
+  if (d == "DATE") return "date";
+  if (d.starts_with("TIMESTAMP WITH")) return "timestamp with time zone";
+  if (d.starts_with("TIMESTAMP")) return "timestamp";
+  if (d.starts_with("DECIMAL")) return "decimal";
+  if (d == "BLOB") return "varbinary";
+  if (d.ends_with("[]") || d == "LIST") return "array";
+  if (d.starts_with("MAP")) return "map";
+  if (d.starts_with("STRUCT")) return "row";
+  if (d == "TIME") return "time";
+  return "varchar";
+}
+
+absl::Status Engine::Init() {
+  ASSIGN_OR_RETURN(auto con, db_.Connect());
+  // Trino functions Athena users write, defined over DuckDB's equivalents.
+  static constexpr const char* kMacros[] = {
+      "CREATE OR REPLACE MACRO approx_distinct(x) AS approx_count_distinct(x)",
+      "CREATE OR REPLACE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)",
+      "CREATE OR REPLACE MACRO regexp_like(s, p) AS regexp_matches(s, p)",
+      "CREATE OR REPLACE MACRO cardinality(x) AS len(x)",
+      "CREATE OR REPLACE MACRO element_at(a, i) AS list_extract(a, i)",
+      "CREATE OR REPLACE MACRO from_unixtime(x) AS make_timestamp(CAST(x * 1000000 AS BIGINT))",
+      "CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)",
+      "CREATE OR REPLACE MACRO from_iso8601_date(s) AS CAST(s AS DATE)",
+      // Their format literals are translated from MySQL style by TranslateFormats().
+      "CREATE OR REPLACE MACRO date_parse(s, f) AS strptime(s, f)",
+      "CREATE OR REPLACE MACRO date_format(t, f) AS strftime(t, f)",
+      "CREATE OR REPLACE MACRO sequence(a, b) AS generate_series(a, b)",
+      "CREATE OR REPLACE MACRO to_unixtime(t) AS epoch(t)",
+      "CREATE OR REPLACE MACRO arbitrary(x) AS any_value(x)",
+  };
+  RETURN_IF_ERROR(con->Execute("ATTACH IF NOT EXISTS ':memory:' AS awsdatacatalog"));
+  for (const char* m : kMacros) RETURN_IF_ERROR(con->Execute(m));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* bytes) {
+  std::string db = table.value("DatabaseName", "");
+  std::string name = table.value("Name", "");
+  const Json& sd = table.value("StorageDescriptor", Json::object());
+  std::vector<std::pair<std::string, std::string>> cols, keys;  // name, DuckDB type
+  for (const auto& c : sd.value("Columns", Json::array())) {
+    ASSIGN_OR_RETURN(std::string t, HiveToDuckType(c.value("Type", "string")));
+    cols.emplace_back(AsciiLower(c.value("Name", "")), t);
+  }
+  for (const auto& c : table.value("PartitionKeys", Json::array())) {
+    ASSIGN_OR_RETURN(std::string t, HiveToDuckType(c.value("Type", "string")));
+    keys.emplace_back(AsciiLower(c.value("Name", "")), t);
+  }
+  Format format = TableFormat(table);
+  if (format == Format::kUnsupported) {
+    return absl::InvalidArgumentError(StrCat("Table ", db, ".", name,
+                                             " is stored in a format Sluice cannot read yet; use Parquet, JSON or CSV/text"));
+  }
+  const Json& serde_params = sd.value("SerdeInfo", Json::object()).value("Parameters", Json::object());
+  const Json& params = table.value("Parameters", Json::object());
+
+  // One scan per location (the table's, or each partition's).
+  std::vector<std::pair<std::string, std::vector<std::string>>> scans;  // location, partition values
+  if (keys.empty()) {
+    scans.emplace_back(Prop(sd, "Location"), std::vector<std::string>{});
+  } else {
+    ASSIGN_OR_RETURN(auto parts, catalog_.GetPartitions(db, name));
+    for (const auto& p : parts) {
+      std::vector<std::string> values;
+      for (const auto& v : p.value("Values", Json::array())) values.push_back(v.is_string() ? v.get<std::string>() : "");
+      std::string loc = Prop(p.value("StorageDescriptor", Json::object()), "Location");
+      scans.emplace_back(loc, values);
+    }
+  }
+  std::vector<std::string> branches;
+  for (const auto& [location, values] : scans) {
+    ASSIGN_OR_RETURN(auto where, ParseS3Location(location));
+    const auto& [bucket, prefix_raw] = where;
+    std::string prefix = prefix_raw;
+    if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+    std::vector<LakeFile> files;
+    ListRequest req;
+    req.prefix = prefix;
+    for (;;) {
+      auto page = store_.List(bucket, req);
+      if (!page.ok()) {
+        if (S3ErrorCode(page.status()) == "NoSuchBucket") break;
+        return page.status();
+      }
+      for (const auto& o : page->objects) {
+        std::string_view rest = std::string_view(o.key).substr(prefix.size());
+        std::string_view base = rest.substr(rest.rfind('/') == std::string_view::npos ? 0 : rest.rfind('/') + 1);
+        if (base.empty() || base[0] == '_' || base[0] == '.' || o.size == 0) continue;  // markers, _SUCCESS
+        files.push_back({store_.BucketDir(bucket) + "/" + o.path, o.size});
+      }
+      if (!page->truncated) break;
+      req.after = page->last;
+    }
+    if (files.empty()) continue;
+    std::vector<std::string> list;
+    for (const auto& f : files) {
+      list.push_back(SqlQuote(f.path));
+      *bytes += f.size;
+    }
+    std::string file_list = "[" + Join(list, ", ") + "]";
+    std::string reader;
+    std::vector<std::string> select;
+    if (format == Format::kParquet) {
+      reader = StrCat("read_parquet(", file_list, ", union_by_name=true)");
+      for (const auto& [c, t] : cols) select.push_back(StrCat("CAST(", QuoteIdent(c), " AS ", t, ") AS ", QuoteIdent(c)));
+    } else {
+      std::vector<std::string> columns;
+      for (const auto& [c, t] : cols) columns.push_back(StrCat(SqlQuote(c), ": ", SqlQuote(t)));
+      std::string columns_struct = "{" + Join(columns, ", ") + "}";
+      if (format == Format::kJson) {
+        reader = StrCat("read_json(", file_list, ", format='newline_delimited', columns=", columns_struct, ")");
+      } else {
+        bool open_csv = AsciiLower(Prop(sd.value("SerdeInfo", Json::object()), "SerializationLibrary")).find("opencsv") != std::string::npos;
+        std::string delim = open_csv ? Prop(serde_params, "separatorChar") : Prop(serde_params, "field.delim");
+        if (delim.empty()) delim = open_csv ? "," : std::string(1, '\x01');
+        std::string quote = open_csv ? Prop(serde_params, "quoteChar") : "";
+        if (open_csv && quote.empty()) quote = "\"";
+        int skip = 0;
+        ParseNumber(Prop(params, "skip.header.line.count"), &skip);
+        std::string nullstr = Prop(serde_params, "serialization.null.format");
+        reader = StrCat("read_csv(", file_list, ", delim=", SqlQuote(delim), ", quote=", SqlQuote(quote),
+                        ", escape=", SqlQuote(quote), ", header=false, skip=", skip, ", columns=", columns_struct,
+                        nullstr.empty() && !open_csv ? ", nullstr='\\N'" : StrCat(", nullstr=", SqlQuote(nullstr)), ")");
+      }
+      for (const auto& [c, t] : cols) select.push_back(QuoteIdent(c));
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string& v = i < values.size() ? values[i] : "";
+      std::string literal = v == "__HIVE_DEFAULT_PARTITION__" ? "NULL" : Lit(v);
+      select.push_back(StrCat("CAST(", literal, " AS ", keys[i].second, ") AS ", QuoteIdent(keys[i].first)));
+    }
+    branches.push_back(StrCat("SELECT ", Join(select, ", "), " FROM ", reader));
+  }
+  if (branches.empty()) {
+    std::vector<std::string> select;
+    for (const auto& [c, t] : cols) select.push_back(StrCat("CAST(NULL AS ", t, ") AS ", QuoteIdent(c)));
+    for (const auto& [c, t] : keys) select.push_back(StrCat("CAST(NULL AS ", t, ") AS ", QuoteIdent(c)));
+    branches.push_back(StrCat("SELECT ", Join(select, ", "), " WHERE false"));
+  }
+  std::string sql = StrCat("CREATE OR REPLACE VIEW awsdatacatalog.", QuoteIdent(db), ".", QuoteIdent(name), " AS ",
+                           Join(branches, " UNION ALL "));
+  std::lock_guard lock(view_mu_);
+  RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(db))));
+  return con.Execute(sql);
+}
+
+absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const std::string& database, Connection& con) {
+  StatementOutput out;
+  // Define the views of every catalog table the query may name: any identifier that is
+  // a table of a catalog database.
+  std::set<std::string> words;
+  for (size_t i = 0; i < sql.size();) {
+    if (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_') {
+      size_t j = i;
+      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_')) ++j;
+      words.insert(AsciiLower(sql.substr(i, j - i)));
+      i = j;
+    } else {
+      ++i;
+    }
+  }
+  ASSIGN_OR_RETURN(auto databases, catalog_.GetDatabases());
+  for (const auto& d : databases) {
+    std::string dbname = d.value("Name", "");
+    {
+      std::lock_guard lock(view_mu_);
+      RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(dbname))));
+    }
+    ASSIGN_OR_RETURN(auto tables, catalog_.GetTables(dbname));
+    for (const auto& t : tables) {
+      if (!words.contains(t.value("Name", ""))) continue;
+      RETURN_IF_ERROR(DefineView(t, con, &out.data_scanned_bytes));
+    }
+  }
+  std::string db = database.empty() ? "default" : AsciiLower(database);
+  if (!catalog_.GetDatabase(db).ok()) {
+    return absl::InvalidArgumentError(StrCat("Schema '", db, "' does not exist"));
+  }
+  RETURN_IF_ERROR(con.Execute(StrCat("USE awsdatacatalog.", QuoteIdent(db))));
+  RETURN_IF_ERROR(con.Execute(StrCat("SET search_path = ", SqlQuote(StrCat("awsdatacatalog.", QuoteIdent(db), ",memory.main")))));
+  ASSIGN_OR_RETURN(out.result, con.Query(TranslateFormats(sql)));
+  return out;
+}
+
+}  // namespace sluice::athena

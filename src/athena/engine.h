@@ -1,0 +1,55 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "glue/catalog.h"
+#include "s3/store.h"
+#include "sql/sql.h"
+
+// Runs one Athena statement: Hive DDL against the Glue catalog, queries in DuckDB over
+// the lake. Catalog tables become DuckDB views in the attached in-memory database
+// `awsdatacatalog` (schema per Glue database), rebuilt for the tables a query names, each
+// reading exactly the committed objects under the table's partitions (a UNION ALL of one
+// scan per partition with the partition values as constants, which DuckDB prunes).
+// Thread-safe: every Run uses the Connection it is given.
+namespace sluice::athena {
+
+struct StatementOutput {
+  QueryResult result;
+  std::string statement_type = "DML";  // DDL, DML or UTILITY, as Athena reports
+  bool has_result_set = true;          // false for DDL that returns nothing
+  uint64_t data_scanned_bytes = 0;
+};
+
+class Engine {
+ public:
+  // All three must outlive the engine.
+  Engine(Catalog& catalog, ObjectStore& store, Database& db) : catalog_(catalog), store_(store), db_(db) {}
+  // Attaches awsdatacatalog and defines the Trino functions DuckDB lacks.
+  absl::Status Init();
+  absl::StatusOr<StatementOutput> Run(const std::string& sql, const std::string& database, Connection& con);
+
+ private:
+  absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
+  // Creates or replaces the view for `table` (a Glue Table document); adds the bytes it
+  // would scan to *bytes.
+  absl::Status DefineView(const Json& table, Connection& con, uint64_t* bytes);
+  absl::Status MsckRepair(const std::string& db, const Json& table, StatementOutput* out);
+
+  Catalog& catalog_;
+  ObjectStore& store_;
+  Database& db_;
+  std::mutex view_mu_;  // serializes view (re)definitions
+};
+
+// "s3://bucket/prefix/" -> bucket, prefix (without the leading '/'); error otherwise.
+absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::string& location);
+// Hive type text -> DuckDB type ("array<string>" -> "VARCHAR[]").
+absl::StatusOr<std::string> HiveToDuckType(const std::string& hive);
+// DuckDB type name -> Athena's result type name ("BIGINT" -> "bigint").
+std::string AthenaType(const std::string& duck);
+std::string QuoteIdent(std::string_view name);
+
+}  // namespace sluice::athena
