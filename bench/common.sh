@@ -80,15 +80,26 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# bench_wait_http URL [SECONDS]: waits until URL answers 200 (or, with
-# BENCH_ANY_STATUS=1, any HTTP status). Fails after SECONDS (default 20).
+# bench_wait_http URL [SECONDS [PID]]: waits until URL answers 200 (or, with
+# BENCH_ANY_STATUS=1, any HTTP status). Fails after SECONDS (default 20), or as soon as
+# process PID, the server, has exited.
 bench_wait_http() {
-  local url="$1" secs="${2:-20}"
-  "$BENCH_PY" - "$url" "$secs" "${BENCH_ANY_STATUS:-0}" <<'EOF'
-import sys, time, urllib.request, urllib.error
-url, secs, any_status = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
+  local url="$1" secs="${2:-20}" pid="${3:-0}"
+  "$BENCH_PY" - "$url" "$secs" "${BENCH_ANY_STATUS:-0}" "$pid" <<'EOF'
+import os, sys, time, urllib.request, urllib.error
+url, secs, any_status, pid = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+
+def alive():
+    if pid <= 0:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
 deadline = time.monotonic() + secs
-while time.monotonic() < deadline:
+while time.monotonic() < deadline and alive():
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
             if r.status == 200:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice_helpers import ALL_SERVERS, SluiceServer, empty_bucket, make_s3, unique_bucket
+from sluice_helpers import (ALL_SERVERS, SluiceServer, empty_bucket, make_client, make_s3,
+                            unique_bucket)
 
 REPO = Path(__file__).resolve().parent.parent
 AWS_CLI = "/usr/bin/aws"  # Debian's AWS CLI v2, never the one on PATH
@@ -109,6 +110,16 @@ def server_factory(sluice_bin, tmp_root, request):
 @pytest.fixture(scope="session")
 def s3(server):
     return make_s3(server.endpoint)
+
+
+@pytest.fixture(scope="session")
+def glue(server):
+    return make_client("glue", server.endpoint)
+
+
+@pytest.fixture(scope="session")
+def athena(server):
+    return make_client("athena", server.endpoint)
 
 
 @pytest.fixture

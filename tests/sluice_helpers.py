@@ -192,6 +192,22 @@ def make_s3(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, addressing="
         aws_access_key_id=access_key, aws_secret_access_key=secret_key, config=cfg)
 
 
+def make_client(service, endpoint, read_timeout=60, **config):
+    """A boto3 client for a JSON-protocol service (glue, athena, ...) on a sluice endpoint."""
+    session = boto3.session.Session()
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                 connect_timeout=5, read_timeout=read_timeout, **config)
+    return session.client(
+        service, endpoint_url=endpoint, region_name=REGION,
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, config=cfg)
+
+
+def unique_name(prefix="it"):
+    """A lower-case Glue/Athena identifier: letters, digits and underscores."""
+    prefix = re.sub(r"[^a-z0-9_]", "_", prefix.lower()).strip("_")[:40]
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
 def unique_bucket(prefix="it"):
     prefix = re.sub(r"[^a-z0-9-]", "-", prefix.lower()).strip("-")[:40].strip("-")
     return f"{prefix}-{uuid.uuid4().hex[:12]}"

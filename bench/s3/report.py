@@ -11,8 +11,11 @@ PUT) are merged: bytes and requests are added up and divided by the summed time.
 
 import argparse
 import json
+import math
 import sys
 from collections import OrderedDict
+
+HIST_SCALE = 50  # as in s3load.py
 
 # (case, title, unit, baseline system, tool, target ratio sluice/baseline)
 COMPARISONS = [
@@ -23,7 +26,6 @@ COMPARISONS = [
     ("get4k", "S3 GET 4 KiB c=16", "req/s", "nginx", "s3load", 0.50),
     ("get4k", "S3 GET 4 KiB c=16", "req/s", "s3rver", "s3load", 6.0),
     ("get4k", "S3 GET 4 KiB c=16, wrk client", "req/s", "nginx", "wrk", 0.50),
-    ("get4k", "S3 GET 4 KiB c=16, wrk client", "req/s", "s3rver", "wrk", 6.0),
 ]
 
 
@@ -42,17 +44,39 @@ def merge(runs):
     for k in ("requests", "errors", "bytes", "elapsed_s", "busy_s"):
         out[k] = sum(r.get(k) or 0 for r in runs)
     ok = out["requests"] - out["errors"]
-    out["req_per_s"] = ok / out["elapsed_s"]
+    out["req_per_s"] = ok / out["elapsed_s"] if out.get("tool") != "fio" else None
     out["mb_per_s"] = out["bytes"] / out["elapsed_s"] / 1e6
     out["runs"] = len(runs)
     out["per_run_mb_per_s"] = [round(r["mb_per_s"], 1) for r in runs]
-    lats = [x for r in runs for x in r.get("latencies_ms", [])]
-    if lats:
-        out["latencies_ms"] = sorted(lats)
-        out["p50_ms"] = percentile(lats, 50)
-        out["p99_ms"] = percentile(lats, 99)
-        out["max_ms"] = max(lats)
+    if all("lat_hist" in r for r in runs):
+        hist = {}
+        for r in runs:
+            for b, n in r["lat_hist"]:
+                hist[b] = hist.get(b, 0) + n
+        out["lat_hist"] = sorted(hist.items())
+        out["p50_ms"] = hist_percentile(out["lat_hist"], 50)
+        out["max_ms"] = max(r["max_ms"] for r in runs)
+        out["p50_ms"] = min(out["p50_ms"], out["max_ms"])
+        out["p99_ms"] = min(hist_percentile(out["lat_hist"], 99), out["max_ms"])
+    else:
+        # wrk gives percentiles only: the median of the rounds' p50s, the worst p99.
+        p50s = [r["p50_ms"] for r in runs if r.get("p50_ms") is not None]
+        p99s = [r["p99_ms"] for r in runs if r.get("p99_ms") is not None]
+        out["p50_ms"] = percentile(p50s, 50)
+        out["p99_ms"] = max(p99s) if p99s else None
     return out
+
+
+def hist_percentile(hist, p):
+    """Percentile in ms of a histogram of (bucket, count), bucket b = [e^(b/50), e^((b+1)/50)) ns."""
+    total = sum(n for _, n in hist)
+    need = p / 100.0 * total
+    seen = 0
+    for b, n in hist:
+        seen += n
+        if seen >= need:
+            return math.exp((b + 0.5) / HIST_SCALE) / 1e6
+    return None
 
 
 def figure(res, unit):
@@ -126,7 +150,7 @@ def main():
         slu_txt = fmt(sf, unit) if sf is not None else status_of(slu_key)
         ratio_txt = "-" if ratio is None else (f"{ratio * 100:.0f}%" if target < 1 else f"{ratio:.2f}x")
         target_txt = f">= {target * 100:.0f}%" if target < 1 else f">= {target:g}x"
-        rows.append([title, base_sys + ("" if tool == "s3load" else f" ({tool})" if tool != base_sys else ""),
+        rows.append([title, base_sys if tool in ("s3load", "fio") else f"{base_sys} ({tool})",
                      base_txt, slu_txt, ratio_txt, target_txt, verdict])
         comparisons.append({"case": case, "title": title, "unit": unit, "baseline": base_sys,
                             "tool": tool, "baseline_figure": bf, "sluice_figure": sf,
@@ -156,24 +180,23 @@ def main():
     if nginx_py and nginx_wrk:
         client_check = nginx_py["req_per_s"] / nginx_wrk["req_per_s"]
         print()
-        print(f"client check: s3load reaches {client_check * 100:.0f}% of wrk's rate on nginx GET 4 KiB c=16 "
-              f"({fmt(nginx_py['req_per_s'])} vs {fmt(nginx_wrk['req_per_s'])} req/s); "
-              "below ~90% the Python client is part of what is measured, so the wrk rows are the stricter ones.")
+        verdict = ("so the client is not what limits nginx" if client_check >= 0.9 else
+                   "so the Python client is part of what is measured: the wrk rows are the stricter ones")
+        print(f"client check: on nginx GET 4 KiB c=16 s3load made {fmt(nginx_py['req_per_s'])} req/s, "
+              f"wrk {fmt(nginx_wrk['req_per_s'])} ({client_check * 100:.0f}%), {verdict}.")
     if errors:
         print()
         for (case, system, tool), errs in errors.items():
             print(f"FAILED {case} {system} ({tool}): {errs[0]}")
     print()
-    print("Ratios are sluice/baseline measured in this run on this machine; targets from "
-          "shared design PERFORMANCE.md. Informational only: nothing gates on them.")
+    print("Ratios are Sluice's figure over the baseline's, both from this run on this machine; "
+          "targets from the design's PERFORMANCE.md. Informational: nothing gates on them.")
 
-    for r in merged.values():
-        r.pop("latencies_ms", None) if len(r.get("latencies_ms", [])) > 100 else None
     doc = {
         "meta": meta,
         "comparisons": comparisons,
         "client_check_s3load_over_wrk": client_check,
-        "results": [dict(case=c, system=s, tool=t, **r) for (c, s, t), r in merged.items()],
+        "results": [dict(r, case=c, system=s, tool=t) for (c, s, t), r in merged.items()],
         "errors": [dict(case=c, system=s, tool=t, errors=e) for (c, s, t), e in errors.items()],
     }
     with open(args.out, "w") as f:

@@ -7,8 +7,11 @@ http://127.0.0.1:PORT/bucket/key, SigV4 signed by botocore's S3SigV4Auth with
 x-amz-content-sha256: UNSIGNED-PAYLOAD).
 
 To keep the client off the critical path:
-  * each of the C worker processes owns one keep-alive TCP connection and speaks
-    HTTP/1.1 over a raw socket (no http.client, no header objects);
+  * requests go over keep-alive HTTP/1.1 connections on raw sockets (no http.client,
+    no header objects), one outstanding request per connection; for small objects one
+    worker process per core multiplexes its share of the C connections with epoll
+    (C processes blocking on one socket each would spend the client's CPU on context
+    switches), for large bodies each connection has its own process;
   * every request head is built and signed before the timed loop starts: one signed
     head per key (PUT of unique keys) or a single head reused (GET of one key);
   * large bodies are sent from one buffer and received into one scratch buffer.
@@ -28,9 +31,11 @@ import argparse
 import array
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -43,6 +48,9 @@ from botocore.credentials import Credentials
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
+# Bodies above this size use blocking I/O, one process per connection.
+BLOCKING_ABOVE = 1 * MiB
+HIST_SCALE = 50
 
 
 class UnsignedPayloadAuth(S3SigV4Auth):
@@ -242,20 +250,163 @@ def make_requests(args, worker, count):
     return heads
 
 
-def worker_main(args, worker, barrier, out):
-    per_worker = -(-args.requests // args.concurrency)
+def connect_nb(port):
+    sock = socket.create_connection((HOST, port), timeout=60)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    return sock
+
+
+class Tally:
+    """What one worker process measured."""
+
+    def __init__(self, expect_len, check_len):
+        self.lat = array.array("q")
+        self.count = self.errors = self.nbytes = 0
+        self.first_error = None
+        self.expect_len, self.check_len = expect_len, check_len
+
+    def response(self, status, length, data, latency_ns):
+        self.lat.append(latency_ns)
+        self.count += 1
+        if status >= 300 or (self.check_len and length != self.expect_len):
+            self.error(f"HTTP {status}, length {length}: {(data or b'')[:300]!r}")
+        else:
+            self.nbytes += self.expect_len
+
+    def error(self, text):
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = text
+
+
+def loop_blocking(conn, heads, body, limit, deadline, tally):
+    """One connection, one request at a time: for large bodies."""
+    nheads = len(heads)
+    clock = time.monotonic_ns
+    now = clock()
+    for i in range(limit):
+        if now >= deadline:
+            break
+        t0 = clock()
+        status, length, data = conn.request(heads[i % nheads], body)
+        now = clock()
+        tally.response(status, length, data, now - t0)
+    conn.close()
+
+
+def loop_epoll(socks, port, heads, body, limit, deadline, tally):
+    """Several connections in one process, one outstanding request on each: for small
+    requests, where a process per connection would spend its time in context switches."""
+    nheads = len(heads)
+    clock = time.monotonic_ns
+    ep = select.epoll()
+    fd_index, bufs, t0 = {}, [bytearray() for _ in socks], [0] * len(socks)
+    for ci, s in enumerate(socks):
+        fd_index[s.fileno()] = ci
+        ep.register(s.fileno(), select.EPOLLIN)
+    issued = 0
+
+    def send(ci):
+        nonlocal issued
+        data = heads[issued % nheads]
+        if body is not None:
+            data = data + body
+        issued += 1
+        s = socks[ci]
+        t0[ci] = clock()
+        try:
+            n = s.send(data)
+        except BlockingIOError:
+            n = 0
+        if n < len(data):
+            s.setblocking(True)
+            s.sendall(data[n:])
+            s.setblocking(False)
+
+    def drop(ci):
+        s = socks[ci]
+        ep.unregister(s.fileno())
+        del fd_index[s.fileno()]
+        s.close()
+
+    active = 0
+    for ci in range(len(socks)):
+        if issued < limit:
+            send(ci)
+            active += 1
+    while active:
+        events = ep.poll(30.0)
+        if not events:
+            tally.error(f"no response in 30 s on {active} connections")
+            break
+        for fd, _ in events:
+            ci = fd_index.get(fd)
+            if ci is None:
+                continue
+            s, b = socks[ci], bufs[ci]
+            try:
+                d = s.recv(65536)
+            except BlockingIOError:
+                continue
+            if not d:
+                tally.error("server closed the connection with a request outstanding")
+                drop(ci)
+                active -= 1
+                continue
+            b += d
+            end = b.find(b"\r\n\r\n")
+            if end < 0:
+                continue
+            hdr = bytes(b[:end]).lower()
+            i = hdr.find(b"\r\ncontent-length:")
+            if i < 0:
+                tally.error(f"response without Content-Length: {hdr[:300]!r}")
+                drop(ci)
+                active -= 1
+                continue
+            j = hdr.find(b"\r\n", i + 2)
+            length = int(hdr[i + 17 : j if j >= 0 else len(hdr)])
+            if len(b) < end + 4 + length:
+                continue
+            now = clock()
+            status = int(hdr[9:12])
+            data = bytes(b[end + 4 : end + 4 + length]) if status >= 300 else None
+            del b[: end + 4 + length]
+            tally.response(status, length, data, now - t0[ci])
+            if b"\r\nconnection: close" in hdr:
+                drop(ci)
+                s = socks[ci] = connect_nb(port)
+                fd_index[s.fileno()] = ci
+                ep.register(s.fileno(), select.EPOLLIN)
+                bufs[ci] = bytearray()
+            if now < deadline and issued < limit:
+                send(ci)
+            else:
+                active -= 1
+    for ci, s in enumerate(socks):
+        if s.fileno() in fd_index:
+            drop(ci)
+    ep.close()
+
+
+def worker_main(args, worker, nconns, barrier, out):
+    """One worker process with nconns connections. Builds and signs its requests and
+    connects, waits at the barrier, then runs until the deadline or its request quota."""
+    limit = -(-args.requests // args.procs)
+    tally = Tally(args.size, args.op == "get")
     result = {"worker": worker, "count": 0, "errors": 0, "error": None, "bytes": 0}
-    lat = array.array("q")
     try:
-        heads = make_requests(args, worker, per_worker)
+        heads = make_requests(args, worker, limit)
         body = None
         if args.op == "put":
             with open(args.file, "rb") as f:
                 body = f.read()
-            if len(body) != args.size:
-                raise SystemExit(f"{args.file}: size {len(body)} != --size {args.size}")
-        conn = Conn(args.port)
-        conn.connect()
+        if args.blocking:
+            conn = Conn(args.port)
+            conn.connect()
+        else:
+            socks = [connect_nb(args.port) for _ in range(nconns)]
     except BaseException as e:  # reported to the parent, which fails the case
         barrier.abort()
         out.send((result | {"error": f"setup: {e!r}"}, b""))
@@ -265,39 +416,19 @@ def worker_main(args, worker, barrier, out):
     except Exception:
         out.send((result | {"error": "barrier broken"}, b""))
         return
-    t_start = time.monotonic()
-    deadline = t_start + args.duration
-    nheads = len(heads)
-    perf = time.perf_counter_ns
-    expect = args.size
-    count = errors = nbytes = 0
-    first_error = None
-    now = t_start
+    t_start = time.monotonic_ns()
+    deadline = t_start + int(args.duration * 1e9)
     try:
-        for i in range(per_worker):
-            if now >= deadline:
-                break
-            head = heads[i % nheads]
-            t0 = perf()
-            status, length, data = conn.request(head, body)
-            t1 = perf()
-            lat.append(t1 - t0)
-            count += 1
-            if status >= 300 or (args.op == "get" and length != expect):
-                errors += 1
-                if first_error is None:
-                    first_error = f"HTTP {status}, length {length}: {(data or b'')[:300]!r}"
-            else:
-                nbytes += expect
-            now = time.monotonic()
+        if args.blocking:
+            loop_blocking(conn, heads, body, limit, deadline, tally)
+        else:
+            loop_epoll(socks, args.port, heads, body, limit, deadline, tally)
     except Exception as e:
-        errors += 1
-        first_error = first_error or f"{type(e).__name__}: {e}"
-    t_end = time.monotonic()
-    conn.close()
-    result.update(count=count, errors=errors, error=first_error, bytes=nbytes,
-                  t_start=t_start, t_end=t_end)
-    out.send((result, lat.tobytes()))
+        tally.error(f"{type(e).__name__}: {e}")
+    t_end = time.monotonic_ns()
+    result.update(count=tally.count, errors=tally.errors, error=tally.first_error,
+                  bytes=tally.nbytes, t_start=t_start / 1e9, t_end=t_end / 1e9)
+    out.send((result, tally.lat.tobytes()))
 
 
 def verify_get(args, expected_md5):
@@ -347,12 +478,19 @@ def cmd_run(args):
     if args.op == "get":
         for _ in range(args.warmup):
             verify_get(args, md5)
+    # Large bodies: a process per connection, blocking I/O. Small requests: at most one
+    # process per core, each multiplexing its share of the connections with epoll.
+    args.blocking = args.size > BLOCKING_ABOVE
+    if args.blocking or args.procs <= 0:
+        args.procs = args.concurrency if args.blocking else min(args.concurrency, os.cpu_count() or 1)
+    args.procs = min(args.procs, args.concurrency)
     ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(args.concurrency + 1)
+    barrier = ctx.Barrier(args.procs + 1)
     pipes, procs = [], []
-    for w in range(args.concurrency):
+    for w in range(args.procs):
+        nconns = args.concurrency // args.procs + (1 if w < args.concurrency % args.procs else 0)
         r, s = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=worker_main, args=(args, w, barrier, s), daemon=True)
+        p = ctx.Process(target=worker_main, args=(args, w, nconns, barrier, s), daemon=True)
         p.start()
         pipes.append(r)
         procs.append(p)
@@ -389,6 +527,7 @@ def cmd_run(args):
         "op": args.op,
         "size": args.size,
         "concurrency": args.concurrency,
+        "processes": args.procs,
         "requests": count,
         "errors": errors,
         "first_errors": errs[:3],
@@ -401,8 +540,13 @@ def cmd_run(args):
         "p99_ms": percentile(lat_s, 99) * 1e3,
         "max_ms": lat_s[-1] * 1e3,
     }
-    if len(lat_s) <= 1000:
-        out["latencies_ms"] = [round(x * 1e3, 3) for x in lat_s]
+    # Latency histogram with 2% wide buckets (bucket b holds exp(b/50) ns and up), so
+    # that report.py can merge rounds and still give percentiles.
+    hist = {}
+    for x in lats:
+        b = int(math.log(max(x, 1)) * HIST_SCALE)
+        hist[b] = hist.get(b, 0) + 1
+    out["lat_hist"] = sorted(hist.items())
     if args.op == "put" and ok > 0:
         verify_put(args, md5)
     print(json.dumps(out))
@@ -451,7 +595,7 @@ def cmd_wrk(args):
         raise SystemExit("wrk not found")
     md5 = file_md5(args.file)
     verify_get(args, md5)
-    cmd = [wrk, f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "--latency",
+    cmd = [wrk, f"-t{args.threads}", f"-c{args.concurrency}", f"-d{max(1, round(args.duration))}s", "--latency",
            "--timeout", "10s"]
     if args.mode == "s3":
         signer = Signer(args.port, args.access_key, args.secret_key, args.region)
@@ -484,6 +628,7 @@ def cmd_wrk(args):
         "elapsed_s": _wrk_ms(total.group(2) + total.group(3)) / 1e3,
         "req_per_s": float(rps.group(1)),
         "mb_per_s": float(rps.group(1)) * args.size / 1e6,
+        "bytes": (int(total.group(1)) - errors) * args.size,
         "p50_ms": _wrk_ms(pct.get("50", "")),
         "p99_ms": _wrk_ms(pct.get("99", "")),
     }
@@ -557,8 +702,11 @@ def main():
             sp.add_argument("--requests", type=int, default=100000, help="upper bound, all workers")
             sp.add_argument("--key-prefix", default="put", help="PUT keys: PREFIX/wNN/NNNNNNN")
             sp.add_argument("--warmup", type=int, default=1, help="untimed verified GETs first")
+            sp.add_argument("--procs", type=int, default=0,
+                            help="worker processes (default: one per core, capped at -c; "
+                                 "one per connection for bodies over 1 MiB)")
         else:
-            sp.add_argument("--threads", "-t", type=int, default=2)
+            sp.add_argument("--threads", "-t", type=int, default=1)
 
     sp = sub.add_parser("fio", help="fio buffered sequential write + end fsync")
     sp.add_argument("--directory", required=True)

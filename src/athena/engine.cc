@@ -135,6 +135,39 @@ std::string TranslateFormats(const std::string& sql) {
   return out;
 }
 
+// DuckDB's error text in the shape of Athena's: "<ERROR_NAME>: <first line>".
+absl::Status AthenaError(const absl::Status& st, const std::string& db) {
+  std::string msg(st.message());
+  std::string first = msg.substr(0, msg.find('\n'));
+  auto strip = [&](std::string_view prefix) {
+    std::string_view f = first;
+    if (ConsumePrefix(&f, prefix)) first = std::string(f);
+  };
+  if (first.starts_with("Parser Error: ")) {
+    strip("Parser Error: ");
+    return absl::InvalidArgumentError("SYNTAX_ERROR: " + first);
+  }
+  if (first.starts_with("Catalog Error: Table with name ")) {
+    std::string_view f = first;
+    f.remove_prefix(31);
+    std::string name(f.substr(0, f.find(' ')));
+    return absl::InvalidArgumentError(StrCat("TABLE_NOT_FOUND: Table 'awsdatacatalog.", db, ".", name, "' does not exist"));
+  }
+  if (first.starts_with("Binder Error: Referenced column")) {
+    strip("Binder Error: ");
+    return absl::InvalidArgumentError("COLUMN_NOT_FOUND: " + first);
+  }
+  if (first.starts_with("INTERRUPT")) return absl::CancelledError("Query cancelled");
+  for (std::string_view p : {"Binder Error: ", "Catalog Error: ", "Conversion Error: ", "Invalid Input Error: ",
+                             "Not implemented Error: ", "Out of Range Error: "}) {
+    if (first.starts_with(p)) {
+      strip(p);
+      return absl::InvalidArgumentError(std::string(p == "Conversion Error: " ? "INVALID_CAST_ARGUMENT: " : "") + first);
+    }
+  }
+  return absl::InvalidArgumentError(first);
+}
+
 struct LakeFile {
   std::string path;
   uint64_t size;
@@ -404,7 +437,9 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
   }
   RETURN_IF_ERROR(con.Execute(StrCat("USE awsdatacatalog.", QuoteIdent(db))));
   RETURN_IF_ERROR(con.Execute(StrCat("SET search_path = ", SqlQuote(StrCat("awsdatacatalog.", QuoteIdent(db), ",memory.main")))));
-  ASSIGN_OR_RETURN(out.result, con.Query(TranslateFormats(sql)));
+  auto result = con.Query(TranslateFormats(sql));
+  if (!result.ok()) return AthenaError(result.status(), db);
+  out.result = std::move(*result);
   return out;
 }
 
