@@ -25,6 +25,7 @@ struct QueryExecution {
   absl::Time submitted, completed;
   int64_t engine_ms = 0, total_ms = 0, queue_ms = 0;
   uint64_t scanned = 0;
+  int64_t update_count = 0;
   bool has_result_set = true;
   QueryResult result;
   Connection* running = nullptr;  // set while the query runs, for StopQueryExecution
@@ -33,7 +34,7 @@ struct QueryExecution {
 class AthenaService {
  public:
   // All must outlive the service. `threads` queries run at once.
-  AthenaService(Catalog& catalog, ObjectStore& store, Database& db, int threads = 4);
+  AthenaService(Catalog& catalog, ObjectStore& store, Database& db, std::string scratch_dir, int threads = 4);
   ~AthenaService();
   absl::Status Init();
   void Stop();

@@ -158,7 +158,7 @@ JsonReply Dispatch(AthenaService& athena, WorkGroups& wg, const std::string& act
                          {"Label", r.columns[i]}, {"Type", type}, {"Precision", precision}, {"Scale", 0},
                          {"Nullable", "UNKNOWN"}, {"CaseSensitive", type == "varchar"}});
     }
-    Json body = {{"UpdateCount", 0}, {"ResultSet", {{"Rows", rows}, {"ResultSetMetadata", {{"ColumnInfo", columns}}}}}};
+    Json body = {{"UpdateCount", info.update_count}, {"ResultSet", {{"Rows", rows}, {"ResultSetMetadata", {{"ColumnInfo", columns}}}}}};
     size_t next = offset + rows.size();
     if (next < total) body["NextToken"] = std::to_string(next);
     return JsonReply{body, std::nullopt};

@@ -11,6 +11,7 @@ struct Tok {
   enum Kind { kWord, kQuoted /* "x" or `x` */, kString, kNumber, kPunct, kEnd } kind;
   std::string text;
   int line = 1, col = 1;
+  size_t offset = 0;  // in the statement text
 };
 
 absl::StatusOr<std::vector<Tok>> Lex(const std::string& s) {
@@ -30,6 +31,7 @@ absl::StatusOr<std::vector<Tok>> Lex(const std::string& s) {
   while (i < s.size()) {
     char c = s[i];
     int l = line, co = col;
+    size_t start = i;
     if (std::isspace(static_cast<unsigned char>(c))) {
       adv(1);
     } else if (c == '\'' || c == '"' || c == '`') {
@@ -55,29 +57,29 @@ absl::StatusOr<std::vector<Tok>> Lex(const std::string& s) {
         v.push_back(s[i]);
         adv(1);
       }
-      out.push_back({c == '\'' ? Tok::kString : Tok::kQuoted, v, l, co});
+      out.push_back({c == '\'' ? Tok::kString : Tok::kQuoted, v, l, co, start});
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t j = i;
       while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
-      out.push_back({Tok::kNumber, s.substr(i, j - i), l, co});
+      out.push_back({Tok::kNumber, s.substr(i, j - i), l, co, start});
       adv(j - i);
     } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t j = i;
       while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-      out.push_back({Tok::kWord, s.substr(i, j - i), l, co});
+      out.push_back({Tok::kWord, s.substr(i, j - i), l, co, start});
       adv(j - i);
     } else {
-      out.push_back({Tok::kPunct, std::string(1, c), l, co});
+      out.push_back({Tok::kPunct, std::string(1, c), l, co, start});
       adv(1);
     }
   }
-  out.push_back({Tok::kEnd, "", line, col});
+  out.push_back({Tok::kEnd, "", line, col, s.size()});
   return out;
 }
 
 class Parser {
  public:
-  explicit Parser(std::vector<Tok> t) : t_(std::move(t)) {}
+  Parser(std::vector<Tok> t, const std::string& text) : t_(std::move(t)), text_(text) {}
 
   absl::StatusOr<Statement> Parse() {
     Statement st;
@@ -95,10 +97,26 @@ class Parser {
         Next();
         st.kind = Statement::Kind::kCreateTable;
         RETURN_IF_ERROR(CreateTbl(st.create_table));
+      } else if (Accept("TABLE")) {
+        st.kind = Statement::Kind::kCreateTableAs;
+        RETURN_IF_ERROR(Ctas(st.write));
+        return st;
       } else {
         p_ = save;
         return Query();
       }
+    } else if (Accept("INSERT")) {
+      RETURN_IF_ERROR(Expect("INTO"));
+      st.kind = Statement::Kind::kInsertInto;
+      ASSIGN_OR_RETURN(st.write.table, QualifiedName());
+      if (Cur().kind == Tok::kPunct && Cur().text == "(" && !(t_[p_ + 1].kind == Tok::kWord &&
+                                                              (EqualsIgnoreCase(t_[p_ + 1].text, "SELECT") ||
+                                                               EqualsIgnoreCase(t_[p_ + 1].text, "WITH")))) {
+        return Error("INSERT INTO with a column list is not supported yet; select the columns in table order");
+      }
+      st.write.query = Rest();
+      if (StripWhitespace(st.write.query).empty()) return Error("expected a query");
+      return st;
     } else if (Accept("MSCK")) {
       RETURN_IF_ERROR(Expect("REPAIR"));
       RETURN_IF_ERROR(Expect("TABLE"));
@@ -225,10 +243,14 @@ class Parser {
     if (Accept(w)) return absl::OkStatus();
     return Error(StrCat("mismatched input, expecting ", w));
   }
+  // At TABLE: "TABLE [IF NOT EXISTS] name (" is a plain CREATE TABLE; "... name WITH" or
+  // "... name AS" is CREATE TABLE AS.
   bool LooksLikeCtas() const {
-    for (size_t i = p_; i < t_.size(); ++i) {
-      if (t_[i].kind == Tok::kWord && EqualsIgnoreCase(t_[i].text, "AS")) return true;
+    for (size_t i = p_ + 1; i < t_.size(); ++i) {
       if (t_[i].kind == Tok::kPunct && t_[i].text == "(") return false;
+      if (t_[i].kind == Tok::kWord && (EqualsIgnoreCase(t_[i].text, "AS") || EqualsIgnoreCase(t_[i].text, "WITH"))) {
+        return true;
+      }
     }
     return false;
   }
@@ -322,6 +344,61 @@ class Parser {
     RETURN_IF_ERROR(Expect(")"));
     return spec;
   }
+  std::string Rest() const { return text_.substr(Cur().offset); }
+
+  absl::Status Ctas(WriteQuery& w) {
+    if (Accept("IF")) {
+      RETURN_IF_ERROR(Expect("NOT"));
+      RETURN_IF_ERROR(Expect("EXISTS"));
+      w.if_not_exists = true;
+    }
+    ASSIGN_OR_RETURN(w.table, QualifiedName());
+    if (Accept("WITH")) {
+      RETURN_IF_ERROR(Expect("("));
+      do {
+        ASSIGN_OR_RETURN(std::string key, Ident());
+        RETURN_IF_ERROR(Expect("="));
+        if (Accept("ARRAY")) {
+          RETURN_IF_ERROR(Expect("["));
+          std::vector<std::string> items;
+          if (!Accept("]")) {
+            do {
+              ASSIGN_OR_RETURN(std::string item, String());
+              items.push_back(AsciiLower(item));
+            } while (Accept(","));
+            RETURN_IF_ERROR(Expect("]"));
+          }
+          if (key == "partitioned_by") w.partitioned_by = items;
+          else if (key != "bucketed_by") w.properties.emplace_back(key, Join(items, ","));
+        } else if (Cur().kind == Tok::kString || Cur().kind == Tok::kNumber) {
+          w.properties.emplace_back(key, Next().text);
+        } else {
+          return Error("expected a string, a number or ARRAY[...]");
+        }
+      } while (Accept(","));
+      RETURN_IF_ERROR(Expect(")"));
+    }
+    RETURN_IF_ERROR(Expect("AS"));
+    size_t begin = Cur().offset;
+    // "WITH NO DATA" / "WITH DATA" may close the statement.
+    size_t end = text_.size();
+    for (size_t i = p_; i + 2 < t_.size(); ++i) {
+      if (EqualsIgnoreCase(t_[i].text, "WITH") && EqualsIgnoreCase(t_[i + 1].text, "NO") &&
+          EqualsIgnoreCase(t_[i + 2].text, "DATA")) {
+        end = t_[i].offset;
+        w.with_data = false;
+        break;
+      }
+      if (EqualsIgnoreCase(t_[i].text, "WITH") && EqualsIgnoreCase(t_[i + 1].text, "DATA") && t_[i + 2].kind == Tok::kEnd) {
+        end = t_[i].offset;
+        break;
+      }
+    }
+    w.query = text_.substr(begin, end - begin);
+    if (StripWhitespace(w.query).empty()) return Error("expected a query after AS");
+    return absl::OkStatus();
+  }
+
   absl::Status CreateDb(CreateDatabase& d) {
     if (Accept("IF")) {
       RETURN_IF_ERROR(Expect("NOT"));
@@ -427,6 +504,7 @@ class Parser {
   }
 
   std::vector<Tok> t_;
+  const std::string& text_;
   size_t p_ = 0;
 };
 
@@ -475,7 +553,7 @@ absl::StatusOr<std::string> SingleStatement(const std::string& sql) {
 
 absl::StatusOr<Statement> ParseStatement(const std::string& sql) {
   ASSIGN_OR_RETURN(auto tokens, Lex(sql));
-  return Parser(std::move(tokens)).Parse();
+  return Parser(std::move(tokens), sql).Parse();
 }
 
 }  // namespace sluice::athena

@@ -82,9 +82,20 @@ struct Drop {
   bool cascade = false;
 };
 
+// CREATE TABLE name WITH (...) AS <query>, and INSERT INTO name [(cols)] <query>.
+struct WriteQuery {
+  Name table;
+  bool if_not_exists = false;
+  Properties properties;                     // format, external_location, write_compression, ...
+  std::vector<std::string> partitioned_by;   // from partitioned_by = ARRAY['a', 'b']
+  std::string query;                         // the SELECT, as written
+  bool with_data = true;                     // false for WITH NO DATA
+};
+
 struct Statement {
   enum class Kind { kQuery, kCreateDatabase, kCreateTable, kAddPartitions, kDropPartitions, kMsckRepair, kShow,
-                    kDescribe, kDrop } kind = Kind::kQuery;
+                    kDescribe, kDrop, kCreateTableAs, kInsertInto } kind = Kind::kQuery;
+  WriteQuery write;
   CreateDatabase create_database;
   CreateTable create_table;
   AlterAddPartitions add_partitions;

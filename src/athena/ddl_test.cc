@@ -45,7 +45,16 @@ TEST(DdlTest, UtilityStatementsAndQueries) {
   EXPECT_EQ(ParseStatement("MSCK REPAIR TABLE events;")->kind, Statement::Kind::kMsckRepair);
   EXPECT_EQ(ParseStatement("SHOW PARTITIONS awsdatacatalog.db.events")->show.target.db, "db");
   EXPECT_EQ(ParseStatement("SELECT 1")->kind, Statement::Kind::kQuery);
-  EXPECT_EQ(ParseStatement("create table x as select 1")->kind, Statement::Kind::kQuery);
+  auto ctas = ParseStatement("CREATE TABLE curated WITH (format = 'PARQUET', external_location = 's3://b/c/', "
+                             "partitioned_by = ARRAY['event_date'], write_compression='SNAPPY') AS SELECT a, event_date FROM raw");
+  ASSERT_TRUE(ctas.ok()) << ctas.status();
+  EXPECT_EQ(ctas->kind, Statement::Kind::kCreateTableAs);
+  EXPECT_EQ(ctas->write.partitioned_by, std::vector<std::string>{"event_date"});
+  EXPECT_EQ(ctas->write.query, "SELECT a, event_date FROM raw");
+  EXPECT_EQ(ctas->write.properties[1].second, "s3://b/c/");
+  auto ins = ParseStatement("INSERT INTO db.t SELECT * FROM x");
+  ASSERT_TRUE(ins.ok());
+  EXPECT_EQ(ins->write.query, "SELECT * FROM x");
   auto add = ParseStatement("ALTER TABLE t ADD IF NOT EXISTS PARTITION (dt='2025-08-01', h=3) LOCATION 's3://b/x/'");
   ASSERT_TRUE(add.ok()) << add.status();
   EXPECT_TRUE(add->add_partitions.if_not_exists);

@@ -62,7 +62,9 @@ std::string Lit(const std::string& v) { return SqlQuote(v); }
 // date_parse/date_format take MySQL-style formats (%i minutes, %s seconds, %T time, ...)
 // where DuckDB's strptime/strftime take C-style ones, and DuckDB needs the format to be a
 // constant: so the format literal of each call is translated in the query text.
-std::string TranslateFormat(const std::string& fmt) {
+}  // namespace
+
+static std::string TranslateFormat(const std::string& fmt) {
   std::string out;
   for (size_t f = 0; f < fmt.size(); ++f) {
     if (fmt[f] != '%' || f + 1 == fmt.size()) {
@@ -167,6 +169,8 @@ absl::Status AthenaError(const absl::Status& st, const std::string& db) {
   }
   return absl::InvalidArgumentError(first);
 }
+
+namespace {
 
 struct LakeFile {
   std::string path;
@@ -405,6 +409,23 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
 
 absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const std::string& database, Connection& con) {
   StatementOutput out;
+  std::string db = database.empty() ? "default" : AsciiLower(database);
+  RETURN_IF_ERROR(PrepareViews(sql, db, con, &out.data_scanned_bytes));
+  auto result = con.Query(TranslateFormats(sql));
+  if (!result.ok()) return AthenaError(result.status(), db);
+  out.result = std::move(*result);
+  // Athena names unaliased expressions _col0, _col1, ... by position.
+  for (size_t i = 0; i < out.result.columns.size(); ++i) {
+    const std::string& c = out.result.columns[i];
+    bool plain = !c.empty() && std::all_of(c.begin(), c.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || static_cast<unsigned char>(ch) >= 0x80;
+    });
+    if (!plain) out.result.columns[i] = StrCat("_col", i);
+  }
+  return out;
+}
+
+absl::Status Engine::PrepareViews(const std::string& sql, const std::string& database, Connection& con, uint64_t* bytes) {
   // Define the views of every catalog table the query may name: any identifier that is
   // a table of a catalog database.
   std::set<std::string> words;
@@ -428,7 +449,7 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
     ASSIGN_OR_RETURN(auto tables, catalog_.GetTables(dbname));
     for (const auto& t : tables) {
       if (!words.contains(t.value("Name", ""))) continue;
-      RETURN_IF_ERROR(DefineView(t, con, &out.data_scanned_bytes));
+      RETURN_IF_ERROR(DefineView(t, con, bytes));
     }
   }
   std::string db = database.empty() ? "default" : AsciiLower(database);
@@ -436,11 +457,7 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
     return absl::InvalidArgumentError(StrCat("Schema '", db, "' does not exist"));
   }
   RETURN_IF_ERROR(con.Execute(StrCat("USE awsdatacatalog.", QuoteIdent(db))));
-  RETURN_IF_ERROR(con.Execute(StrCat("SET search_path = ", SqlQuote(StrCat("awsdatacatalog.", QuoteIdent(db), ",memory.main")))));
-  auto result = con.Query(TranslateFormats(sql));
-  if (!result.ok()) return AthenaError(result.status(), db);
-  out.result = std::move(*result);
-  return out;
+  return con.Execute(StrCat("SET search_path = ", SqlQuote(StrCat("awsdatacatalog.", QuoteIdent(db), ",memory.main"))));
 }
 
 }  // namespace sluice::athena

@@ -21,18 +21,25 @@ struct StatementOutput {
   std::string statement_type = "DML";  // DDL, DML or UTILITY, as Athena reports
   bool has_result_set = true;          // false for DDL that returns nothing
   uint64_t data_scanned_bytes = 0;
+  int64_t update_count = 0;  // rows written by CREATE TABLE AS / INSERT INTO
 };
 
 class Engine {
  public:
   // All three must outlive the engine.
-  Engine(Catalog& catalog, ObjectStore& store, Database& db) : catalog_(catalog), store_(store), db_(db) {}
+  // `scratch_dir` holds files that CREATE TABLE AS / INSERT INTO write before they go to S3.
+  Engine(Catalog& catalog, ObjectStore& store, Database& db, std::string scratch_dir)
+      : catalog_(catalog), store_(store), db_(db), scratch_dir_(std::move(scratch_dir)) {}
   // Attaches awsdatacatalog and defines the Trino functions DuckDB lacks.
   absl::Status Init();
   absl::StatusOr<StatementOutput> Run(const std::string& sql, const std::string& database, Connection& con);
 
  private:
   absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
+  // Defines the views `sql` may read and makes `database` current; adds scanned bytes to *bytes.
+  absl::Status PrepareViews(const std::string& sql, const std::string& database, Connection& con, uint64_t* bytes);
+  absl::StatusOr<StatementOutput> RunWrite(const struct WriteQuery& w, bool create, const std::string& database,
+                                           Connection& con);
   // Creates or replaces the view for `table` (a Glue Table document); adds the bytes it
   // would scan to *bytes.
   absl::Status DefineView(const Json& table, Connection& con, uint64_t* bytes);
@@ -41,6 +48,7 @@ class Engine {
   Catalog& catalog_;
   ObjectStore& store_;
   Database& db_;
+  std::string scratch_dir_;
   std::mutex view_mu_;  // serializes view (re)definitions
 };
 
@@ -51,5 +59,13 @@ absl::StatusOr<std::string> HiveToDuckType(const std::string& hive);
 // DuckDB type name -> Athena's result type name ("BIGINT" -> "bigint").
 std::string AthenaType(const std::string& duck);
 std::string QuoteIdent(std::string_view name);
+// DuckDB type name -> Hive type for the catalog ("BIGINT" -> "bigint", "VARCHAR" -> "string").
+std::string DuckToHiveType(const std::string& duck);
+// Maps a DuckDB error to Athena's wording ("TABLE_NOT_FOUND: ...").
+absl::Status AthenaError(const absl::Status& st, const std::string& db);
+// The Glue StorageDescriptor/format fields for a file format name (PARQUET, JSON, TEXTFILE).
+absl::StatusOr<Json> FormatDescriptor(const std::string& format, const std::string& field_delimiter);
+// Quoted date_parse/date_format formats translated to DuckDB's.
+std::string TranslateFormats(const std::string& sql);
 
 }  // namespace sluice::athena

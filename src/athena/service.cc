@@ -31,8 +31,8 @@ std::string CsvField(const std::optional<std::string>& v) {
 
 }  // namespace
 
-AthenaService::AthenaService(Catalog& catalog, ObjectStore& store, Database& db, int threads)
-    : catalog_(catalog), store_(store), db_(db), engine_(catalog, store, db), thread_count_(threads) {}
+AthenaService::AthenaService(Catalog& catalog, ObjectStore& store, Database& db, std::string scratch_dir, int threads)
+    : catalog_(catalog), store_(store), db_(db), engine_(catalog, store, db, std::move(scratch_dir)), thread_count_(threads) {}
 
 AthenaService::~AthenaService() { Stop(); }
 
@@ -124,6 +124,7 @@ void AthenaService::Loop() {
       q->statement_type = out->statement_type;
       q->has_result_set = out->has_result_set;
       q->scanned = out->data_scanned_bytes;
+      q->update_count = out->update_count;
       absl::Status written = WriteResults(*q);
       if (!written.ok()) {
         q->state = "FAILED";

@@ -149,6 +149,13 @@ absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std
       out.statement_type = (first == "SELECT" || first == "WITH" || first == "VALUES" || first == "TABLE") ? "DML" : "UTILITY";
       return out;
     }
+    case Statement::Kind::kCreateTableAs:
+    case Statement::Kind::kInsertInto: {
+      bool create = st.kind == Statement::Kind::kCreateTableAs;
+      ASSIGN_OR_RETURN(out, RunWrite(st.write, create, current, con));
+      out.statement_type = create ? "DDL" : "DML";
+      return out;
+    }
     case Statement::Kind::kCreateDatabase: {
       const auto& d = st.create_database;
       Json input = {{"Name", d.name}};

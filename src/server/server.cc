@@ -28,7 +28,7 @@ class ServerImpl final : public Server {
     engine.memory_limit = config_.duckdb_memory_limit;
     engine.threads = config_.duckdb_threads;
     ASSIGN_OR_RETURN(duckdb_, Database::Open(engine));
-    athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_);
+    athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena/tmp");
     RETURN_IF_ERROR(athena_->Init());
     if (auto st = s3_->CreateBucket("sluice-athena-results", config_.region);
         !st.ok() && S3ErrorCode(st) != "BucketAlreadyOwnedByYou") {

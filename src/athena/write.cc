@@ -1,0 +1,293 @@
+// CREATE TABLE AS and INSERT INTO: DuckDB writes the files into a scratch folder, then
+// every file goes into the lake through the object store (so it is indexed, durable and
+// visible to S3 clients), and the table and its partitions are registered in the catalog.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <functional>
+#include <random>
+
+#include "athena/ddl.h"
+#include "athena/engine.h"
+#include "base/strings.h"
+#include "http/message.h"
+#include "io/checksum.h"
+#include "io/file.h"
+
+namespace sluice::athena {
+namespace {
+
+std::string NewId() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[24];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+std::string Prop(const Properties& props, const std::string& key, const std::string& fallback = "") {
+  for (const auto& [k, v] : props) {
+    if (AsciiLower(k) == key) return v;
+  }
+  return fallback;
+}
+
+void RemoveTree(const std::string& path) {
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      std::string child = path + "/" + n;
+      struct stat st;
+      if (::lstat(child.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) RemoveTree(child);
+      else ::unlink(child.c_str());
+    }
+    ::closedir(d);
+  }
+  ::rmdir(path.c_str());
+}
+
+// Files under `dir`, as paths relative to it.
+void Walk(const std::string& dir, const std::string& rel, std::vector<std::string>* out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::string abs = dir + "/" + n, r = rel.empty() ? n : rel + "/" + n;
+    struct stat st;
+    if (::lstat(abs.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) Walk(abs, r, out);
+    else if (S_ISREG(st.st_mode)) out->push_back(r);
+  }
+}
+
+}  // namespace
+
+std::string DuckToHiveType(const std::string& duck) {
+  std::string d = AsciiUpper(duck);
+  if (d == "VARCHAR") return "string";
+  if (d == "BIGINT" || d == "HUGEINT" || d == "UBIGINT" || d == "UINTEGER") return "bigint";
+  if (d == "INTEGER" || d == "USMALLINT") return "int";
+  if (d == "SMALLINT" || d == "UTINYINT") return "smallint";
+  if (d == "TINYINT") return "tinyint";
+  if (d == "DOUBLE") return "double";
+  if (d == "FLOAT") return "float";
+  if (d == "BOOLEAN") return "boolean";
+  if (d == "DATE") return "date";
+  if (d.starts_with("TIMESTAMP")) return "timestamp";
+  if (d.starts_with("DECIMAL")) return AsciiLower(d);
+  if (d == "BLOB") return "binary";
+  if (d.ends_with("[]")) return StrCat("array<", DuckToHiveType(d.substr(0, d.size() - 2)), ">");
+  return "string";
+}
+
+absl::StatusOr<Json> FormatDescriptor(const std::string& format_in, const std::string& field_delimiter) {
+  std::string format = AsciiUpper(format_in);
+  if (format == "PARQUET") {
+    return Json{{"InputFormat", "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"},
+                {"OutputFormat", "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"},
+                {"SerdeInfo", {{"SerializationLibrary", "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                               {"Parameters", Json::object()}}},
+                {"classification", "parquet"}};
+  }
+  if (format == "JSON") {
+    return Json{{"InputFormat", "org.apache.hadoop.mapred.TextInputFormat"},
+                {"OutputFormat", "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"},
+                {"SerdeInfo", {{"SerializationLibrary", "org.openx.data.jsonserde.JsonSerDe"}, {"Parameters", Json::object()}}},
+                {"classification", "json"}};
+  }
+  if (format == "TEXTFILE") {
+    return Json{{"InputFormat", "org.apache.hadoop.mapred.TextInputFormat"},
+                {"OutputFormat", "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"},
+                {"SerdeInfo", {{"SerializationLibrary", "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"},
+                               {"Parameters", {{"field.delim", field_delimiter.empty() ? std::string(1, '\x01') : field_delimiter}}}}},
+                {"classification", "csv"}};
+  }
+  return absl::InvalidArgumentError(StrCat("format '", format_in, "' is not supported by Sluice; use PARQUET, JSON or TEXTFILE"));
+}
+
+absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool create, const std::string& database,
+                                                 Connection& con) {
+  StatementOutput out;
+  out.statement_type = "DDL";
+  out.has_result_set = false;
+  std::string db = w.table.db.empty() ? (database.empty() ? "default" : AsciiLower(database)) : w.table.db;
+  auto existing = catalog_.GetTable(db, w.table.name);
+  std::string format, location, delimiter;
+  std::vector<std::string> partition_keys;
+  Json table;
+  if (create) {
+    if (existing.ok()) {
+      if (w.if_not_exists) return out;
+      return absl::AlreadyExistsError(StrCat("Table ", db, ".", w.table.name, " already exists"));
+    }
+    if (!catalog_.GetDatabase(db).ok()) return absl::NotFoundError(StrCat("Schema '", db, "' does not exist"));
+    format = AsciiUpper(Prop(w.properties, "format", "PARQUET"));
+    delimiter = Prop(w.properties, "field_delimiter");
+    location = Prop(w.properties, "external_location");
+    if (location.empty()) location = StrCat("s3://sluice-athena-results/tables/", NewId(), "/");
+    partition_keys = w.partitioned_by;
+  } else {
+    if (!existing.ok()) return absl::NotFoundError(StrCat("TABLE_NOT_FOUND: Table 'awsdatacatalog.", db, ".", w.table.name, "' does not exist"));
+    table = *existing;
+    const Json& sd = table["StorageDescriptor"];
+    std::string cls = table.value("Parameters", Json::object()).value("classification", "");
+    std::string serde = AsciiLower(sd.value("SerdeInfo", Json::object()).value("SerializationLibrary", ""));
+    format = cls == "parquet" || serde.find("parquet") != std::string::npos ? "PARQUET"
+             : cls == "json" || serde.find("json") != std::string::npos  ? "JSON"
+                                                                          : "TEXTFILE";
+    delimiter = sd.value("SerdeInfo", Json::object()).value("Parameters", Json::object()).value("field.delim", "");
+    location = sd.value("Location", "");
+    for (const auto& k : table.value("PartitionKeys", Json::array())) partition_keys.push_back(AsciiLower(k.value("Name", "")));
+  }
+  ASSIGN_OR_RETURN(Json descriptor, FormatDescriptor(format, delimiter));
+  ASSIGN_OR_RETURN(auto where, ParseS3Location(location));
+  auto [bucket, prefix] = where;
+  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+  if (create) {
+    ListRequest probe;
+    probe.prefix = prefix;
+    probe.max_keys = 1;
+    auto page = store_.List(bucket, probe);
+    if (!page.ok()) return absl::InvalidArgumentError(StrCat("The external_location bucket '", bucket, "' does not exist"));
+    if (!page->objects.empty()) {
+      return absl::AlreadyExistsError(StrCat("HIVE_PATH_ALREADY_EXISTS: Target directory for table '", db, ".", w.table.name,
+                                             "' already exists: ", location));
+    }
+  }
+
+  RETURN_IF_ERROR(PrepareViews(w.query, db, con, &out.data_scanned_bytes));
+  std::string query = TranslateFormats(w.query);
+  auto described = con.Query("DESCRIBE " + query);
+  if (!described.ok()) return AthenaError(described.status(), db);
+  std::vector<std::pair<std::string, std::string>> columns;  // name, DuckDB type
+  for (const auto& row : described->rows) columns.emplace_back(AsciiLower(row[0].value_or("")), row[1].value_or("VARCHAR"));
+  if (!create) {
+    // INSERT INTO matches columns by position: name them as the table does.
+    std::vector<std::string> names;
+    for (const auto& c : table["StorageDescriptor"].value("Columns", Json::array())) names.push_back(AsciiLower(c.value("Name", "")));
+    for (const auto& k : partition_keys) names.push_back(k);
+    if (names.size() != columns.size()) {
+      return absl::InvalidArgumentError(StrCat("Insert query has ", columns.size(), " columns but table ", db, ".",
+                                               w.table.name, " has ", names.size()));
+    }
+    std::vector<std::string> quoted;
+    for (size_t i = 0; i < names.size(); ++i) {
+      columns[i].first = names[i];
+      quoted.push_back(QuoteIdent(names[i]));
+    }
+    query = StrCat("SELECT * FROM (", query, ") AS sluice_insert(", Join(quoted, ", "), ")");
+  }
+  // Partition columns come last, in order, as Athena requires.
+  if (partition_keys.size() > columns.size()) return absl::InvalidArgumentError("More partition columns than columns");
+  for (size_t i = 0; i < partition_keys.size(); ++i) {
+    if (columns[columns.size() - partition_keys.size() + i].first != partition_keys[i]) {
+      return absl::InvalidArgumentError(StrCat("Partition columns must be the last columns in the SELECT, in the order of ",
+                                               create ? "partitioned_by" : "the table's partition keys"));
+    }
+  }
+
+  std::vector<std::string> written_partitions;
+  if (w.with_data) {
+    std::string id = NewId();
+    std::string scratch = StrCat(scratch_dir_, "/", id);
+    RETURN_IF_ERROR(MakeDirs(scratch));
+    std::string compression = AsciiLower(Prop(w.properties, "write_compression", format == "PARQUET" ? "snappy" : "none"));
+    std::string options;
+    if (format == "PARQUET") options = StrCat("FORMAT PARQUET, COMPRESSION ", SqlQuote(compression));
+    else if (format == "JSON") options = StrCat("FORMAT JSON, COMPRESSION ", SqlQuote(compression == "none" ? "uncompressed" : compression));
+    else options = StrCat("FORMAT CSV, HEADER false, DELIMITER ", SqlQuote(delimiter.empty() ? std::string(1, '\x01') : delimiter),
+                          ", COMPRESSION ", SqlQuote(compression == "none" ? "uncompressed" : compression));
+    std::string ext = format == "PARQUET" ? ".parquet" : format == "JSON" ? ".json" : ".csv";
+    std::string target;
+    if (partition_keys.empty()) {
+      target = StrCat(scratch, "/", id, "_0", ext);
+    } else {
+      std::vector<std::string> keys;
+      for (const auto& k : partition_keys) keys.push_back(QuoteIdent(k));
+      target = scratch;
+      options += StrCat(", PARTITION_BY (", Join(keys, ", "), "), FILENAME_PATTERN ", SqlQuote(id + "_{i}"));
+    }
+    auto copied = con.Query(StrCat("COPY (", query, ") TO ", SqlQuote(target), " (", options, ")"));
+    if (!copied.ok()) {
+      RemoveTree(scratch);
+      return AthenaError(copied.status(), db);
+    }
+    std::vector<std::string> files;
+    Walk(scratch, "", &files);
+    absl::Status st;
+    for (const auto& rel : files) {
+      // DuckDB names partition folders k=v with the value escaped as a URL; S3 keys keep that.
+      auto f = store_.NewObjectFile();
+      if (!f.ok()) {
+        st = f.status();
+        break;
+      }
+      auto md5 = NewHasher(ChecksumAlgorithm::kMd5);
+      UniqueFd in(::open((scratch + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC));
+      std::string buf(1 << 20, '\0');
+      for (;;) {
+        ssize_t n = ::read(in.get(), buf.data(), buf.size());
+        if (n <= 0) break;
+        md5->Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+        st = (*f)->Append(std::string_view(buf.data(), static_cast<size_t>(n)));
+        if (!st.ok()) break;
+      }
+      if (!st.ok()) break;
+      ObjectMeta meta;
+      meta.key = prefix + rel;
+      meta.etag = HexEncode(md5->Finish());
+      meta.content_type = format == "PARQUET" ? "application/octet-stream" : format == "JSON" ? "application/json" : "text/csv";
+      auto put = store_.PutObject(bucket, meta, std::move(*f));
+      if (!put.ok()) {
+        st = put.status();
+        break;
+      }
+      auto slash = rel.rfind('/');
+      if (slash != std::string::npos) written_partitions.push_back(rel.substr(0, slash));
+    }
+    RemoveTree(scratch);
+    RETURN_IF_ERROR(st);
+    if (!copied->rows.empty() && !copied->rows[0].empty()) {
+      ParseNumber(copied->rows[0][0].value_or("0"), &out.update_count);
+    }
+  }
+
+  if (create) {
+    Json cols = Json::array(), keys = Json::array();
+    for (size_t i = 0; i < columns.size(); ++i) {
+      Json c = {{"Name", columns[i].first}, {"Type", DuckToHiveType(columns[i].second)}};
+      (i < columns.size() - partition_keys.size() ? cols : keys).push_back(c);
+    }
+    Json sd = {{"Columns", cols}, {"Location", StrCat("s3://", bucket, "/", prefix)},
+               {"InputFormat", descriptor["InputFormat"]}, {"OutputFormat", descriptor["OutputFormat"]},
+               {"SerdeInfo", descriptor["SerdeInfo"]}};
+    table = {{"Name", w.table.name}, {"TableType", "EXTERNAL_TABLE"}, {"PartitionKeys", keys}, {"StorageDescriptor", sd},
+             {"Parameters", {{"EXTERNAL", "TRUE"}, {"classification", descriptor["classification"]}}}};
+    RETURN_IF_ERROR(catalog_.CreateTable(db, table));
+    table["DatabaseName"] = db;
+  }
+  std::sort(written_partitions.begin(), written_partitions.end());
+  written_partitions.erase(std::unique(written_partitions.begin(), written_partitions.end()), written_partitions.end());
+  for (const auto& dir : written_partitions) {
+    Json values = Json::array();
+    for (auto seg : Split(dir, '/')) {
+      auto eq = seg.find('=');
+      values.push_back(UriDecode(eq == std::string_view::npos ? seg : seg.substr(eq + 1)));
+    }
+    if (values.size() != partition_keys.size()) continue;
+    Json input = {{"Values", values}, {"StorageDescriptor", table["StorageDescriptor"]}};
+    input["StorageDescriptor"]["Location"] = StrCat("s3://", bucket, "/", prefix, dir, "/");
+    RETURN_IF_ERROR(catalog_.CreatePartition(db, w.table.name, input, /*if_not_exists=*/true));
+  }
+  return out;
+}
+
+}  // namespace sluice::athena
