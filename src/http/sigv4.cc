@@ -144,6 +144,29 @@ std::string DeriveSigningKey(const std::string& secret, std::string_view date,
   return HmacSha256(k, "aws4_request");
 }
 
+void SignSigV4(HttpRequest& req, const std::string& access_key, const std::string& secret, const std::string& region,
+               const std::string& service, absl::Time now, std::string_view body) {
+  std::string amz_date = FormatAmzDate(now);
+  std::string payload = HexEncode(Sha256(body));
+  req.SetHeader("x-amz-date", amz_date);
+  req.SetHeader("x-amz-content-sha256", payload);
+  std::vector<std::string> names;
+  for (const auto& [k, v] : req.headers) names.push_back(AsciiLower(k));
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::string signed_headers = Join(names, ";");
+  std::string canonical_request = StrCat(req.method, "\n", UriEncode(NormalizePath(req.path), true), "\n",
+                                         CanonicalQuery(req.raw_query, false), "\n",
+                                         CanonicalHeaders(req, signed_headers).value_or(""), "\n", signed_headers, "\n",
+                                         payload);
+  std::string date = amz_date.substr(0, 8);
+  std::string scope = StrCat(date, "/", region, "/", service, "/aws4_request");
+  std::string string_to_sign = StrCat(kAlgorithm, "\n", amz_date, "\n", scope, "\n", HexEncode(Sha256(canonical_request)));
+  std::string signature = HexEncode(HmacSha256(DeriveSigningKey(secret, date, region, service), string_to_sign));
+  req.SetHeader("authorization", StrCat(kAlgorithm, " Credential=", access_key, "/", scope,
+                                        ", SignedHeaders=", signed_headers, ", Signature=", signature));
+}
+
 std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& keys, absl::Time now,
                                     bool uri_is_raw, const std::string* body_sha256_hex,
                                     SigV4Auth* out) {

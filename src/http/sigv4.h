@@ -55,6 +55,12 @@ std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& ke
                                     bool uri_is_raw, const std::string* body_sha256_hex,
                                     SigV4Auth* out);
 
+// Signs `req` (method, path, raw_query and headers set; host included) for a client:
+// adds x-amz-date, x-amz-content-sha256 and Authorization. Used by `sluice` subcommands
+// that call a running server.
+void SignSigV4(HttpRequest& req, const std::string& access_key, const std::string& secret, const std::string& region,
+               const std::string& service, absl::Time now, std::string_view body);
+
 // Both derived from the secret: the signing key, and a hex signature of a string to sign.
 std::string DeriveSigningKey(const std::string& secret, std::string_view date,
                              std::string_view region, std::string_view service);

@@ -1,6 +1,7 @@
 #include "http/sigv4.h"
 
 #include "base/time.h"
+#include "io/checksum.h"
 #include "gtest/gtest.h"
 
 namespace sluice {
@@ -77,6 +78,22 @@ TEST(SigV4Test, RejectsMalformedHeaderAndAnonymous) {
   err = VerifySigV4(r, kKeys, kSignedAt, true, nullptr, &auth);
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, "AccessDenied");
+}
+
+TEST(SigV4Test, SignedRequestsVerify) {
+  HttpRequest r;
+  r.method = "POST";
+  r.path = "/";
+  r.headers = {{"host", "127.0.0.1:4566"}, {"content-type", "application/x-amz-json-1.1"},
+               {"x-amz-target", "AmazonAthena.ListWorkGroups"}};
+  SignSigV4(r, "test", "test", "us-east-1", "athena", kSignedAt, "{}");
+  std::string sha = HexEncode(Sha256("{}"));
+  SigV4Auth auth;
+  auto err = VerifySigV4(r, kKeys, kSignedAt, false, &sha, &auth);
+  EXPECT_FALSE(err) << err->message;
+  EXPECT_EQ(auth.service, "athena");
+  r.headers[2].second = "AmazonAthena.Other";
+  EXPECT_TRUE(VerifySigV4(r, kKeys, kSignedAt, false, &sha, &auth));
 }
 
 TEST(SigV4Test, CredentialScopeRoutesByService) {

@@ -1,0 +1,219 @@
+// sluice sql "SELECT ...": runs one statement through the Athena API of a running server
+// and prints the result as a table, CSV or JSON.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "base/strings.h"
+#include "cmd/commands.h"
+#include "http/sigv4.h"
+#include "nlohmann/json.hpp"
+
+namespace sluice {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = boost::asio::ip::tcp;
+using Json = nlohmann::json;
+
+struct Client {
+  std::string host, port, access_key, secret, region;
+
+  // One signed Athena call; the reply body or an error message.
+  bool Call(const std::string& action, const Json& input, Json* out, std::string* error) {
+    std::string body = input.dump();
+    HttpRequest req;
+    req.method = "POST";
+    req.path = "/";
+    req.headers = {{"host", host + ":" + port},
+                   {"content-type", "application/x-amz-json-1.1"},
+                   {"x-amz-target", "AmazonAthena." + action}};
+    SignSigV4(req, access_key, secret, region, "athena", absl::Now(), body);
+    try {
+      boost::asio::io_context ioc;
+      tcp::resolver resolver(ioc);
+      beast::tcp_stream stream(ioc);
+      stream.expires_after(std::chrono::seconds(30));
+      stream.connect(resolver.resolve(host, port));
+      bhttp::request<bhttp::string_body> r{bhttp::verb::post, "/", 11};
+      for (const auto& [k, v] : req.headers) r.set(k, v);
+      r.body() = body;
+      r.prepare_payload();
+      bhttp::write(stream, r);
+      beast::flat_buffer buffer;
+      bhttp::response<bhttp::string_body> res;
+      bhttp::read(stream, buffer, res);
+      *out = Json::parse(res.body(), nullptr, false);
+      if (res.result_int() != 200) {
+        *error = out->is_object() ? StrCat(out->value("__type", "Error"), ": ", out->value("message", res.body()))
+                                  : res.body();
+        return false;
+      }
+      return true;
+    } catch (const std::exception& e) {
+      *error = StrCat("cannot reach the server at http://", host, ":", port, " (", e.what(),
+                      "); start it with `sluice server` or pass --endpoint");
+      return false;
+    }
+  }
+};
+
+std::string CsvQuote(const std::string& v) {
+  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int RunSql(int argc, char** argv) {
+  CLI::App app{"Run one SQL statement (Athena dialect) against a running Sluice server.", "sluice sql"};
+  std::string query, endpoint = "http://127.0.0.1:4566", database = "default", format = "table", output;
+  app.add_option("query", query, "the statement")->required();
+  app.add_option("--endpoint", endpoint, "the server")->capture_default_str();
+  app.add_option("--database,-d", database, "default database")->capture_default_str();
+  app.add_option("--format,-f", format, "table, csv or json")->check(CLI::IsMember({"table", "csv", "json"}))->capture_default_str();
+  app.add_option("--output-location", output, "s3:// prefix for the result files (default: the workgroup's)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  std::string_view ep = endpoint;
+  ConsumePrefix(&ep, "http://");
+  Client client;
+  auto colon = ep.rfind(':');
+  client.host = std::string(ep.substr(0, colon));
+  client.port = colon == std::string_view::npos ? "80" : std::string(ep.substr(colon + 1));
+  while (!client.port.empty() && client.port.back() == '/') client.port.pop_back();
+  auto env = [](const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return std::string(v && *v ? v : fallback);
+  };
+  client.access_key = env("AWS_ACCESS_KEY_ID", "test");
+  client.secret = env("AWS_SECRET_ACCESS_KEY", "test");
+  client.region = env("AWS_DEFAULT_REGION", env("AWS_REGION", "us-east-1").c_str());
+
+  Json start = {{"QueryString", query}, {"QueryExecutionContext", {{"Database", database}}}};
+  if (!output.empty()) start["ResultConfiguration"] = {{"OutputLocation", output}};
+  Json reply;
+  std::string error;
+  if (!client.Call("StartQueryExecution", start, &reply, &error)) {
+    std::fprintf(stderr, "sluice sql: %s\n", error.c_str());
+    return 1;
+  }
+  std::string id = reply.value("QueryExecutionId", "");
+  std::string state;
+  auto started = std::chrono::steady_clock::now();
+  for (int delay_ms = 5;; delay_ms = std::min(delay_ms * 2, 250)) {
+    if (!client.Call("GetQueryExecution", {{"QueryExecutionId", id}}, &reply, &error)) {
+      std::fprintf(stderr, "sluice sql: %s\n", error.c_str());
+      return 1;
+    }
+    const Json& status = reply["QueryExecution"]["Status"];
+    state = status.value("State", "");
+    if (state != "QUEUED" && state != "RUNNING") {
+      if (state != "SUCCEEDED") {
+        std::fprintf(stderr, "sluice sql: query %s: %s\n", state.c_str(), status.value("StateChangeReason", "").c_str());
+        return 1;
+      }
+      break;
+    }
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(2)) {
+      std::fprintf(stderr, "\rrunning %s ... %llds", id.c_str(),
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  }
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::string token;
+  bool first = true;
+  do {
+    Json in = {{"QueryExecutionId", id}, {"MaxResults", 1000}};
+    if (!token.empty()) in["NextToken"] = token;
+    if (!client.Call("GetQueryResults", in, &reply, &error)) {
+      std::fprintf(stderr, "sluice sql: %s\n", error.c_str());
+      return 1;
+    }
+    const Json& rs = reply["ResultSet"];
+    if (first) {
+      for (const auto& c : rs["ResultSetMetadata"]["ColumnInfo"]) columns.push_back(c.value("Name", ""));
+    }
+    bool skip_header = first && reply.contains("ResultSet") && !rs["Rows"].empty() && !columns.empty();
+    if (skip_header) {
+      // DML results start with a header row that repeats the column names.
+      const Json& h = rs["Rows"][0]["Data"];
+      for (size_t i = 0; i < h.size() && i < columns.size(); ++i) skip_header = skip_header && h[i].value("VarCharValue", "") == columns[i];
+    }
+    for (size_t r = skip_header ? 1 : 0; r < rs["Rows"].size(); ++r) {
+      std::vector<std::optional<std::string>> row;
+      for (const auto& d : rs["Rows"][r]["Data"]) {
+        if (d.contains("VarCharValue")) row.emplace_back(d["VarCharValue"].get<std::string>());
+        else row.emplace_back(std::nullopt);
+      }
+      rows.push_back(std::move(row));
+    }
+    first = false;
+    token = reply.value("NextToken", "");
+  } while (!token.empty());
+
+  if (format == "json") {
+    for (const auto& row : rows) {
+      Json o = Json::object();
+      for (size_t i = 0; i < columns.size() && i < row.size(); ++i) o[columns[i]] = row[i] ? Json(*row[i]) : Json(nullptr);
+      std::cout << o.dump() << "\n";
+    }
+  } else if (format == "csv") {
+    std::vector<std::string> h;
+    for (const auto& c : columns) h.push_back(CsvQuote(c));
+    std::cout << Join(h, ",") << "\n";
+    for (const auto& row : rows) {
+      std::vector<std::string> f;
+      for (const auto& v : row) f.push_back(v ? CsvQuote(*v) : "");
+      std::cout << Join(f, ",") << "\n";
+    }
+  } else {
+    std::vector<size_t> width(columns.size());
+    for (size_t i = 0; i < columns.size(); ++i) width[i] = columns[i].size();
+    for (const auto& row : rows) {
+      for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i] ? row[i]->size() : 4);
+    }
+    auto line = [&] {
+      std::string l = "+";
+      for (size_t w : width) l += std::string(w + 2, '-') + "+";
+      std::cout << l << "\n";
+    };
+    auto print = [&](const std::vector<std::optional<std::string>>& cells) {
+      std::string l = "|";
+      for (size_t i = 0; i < width.size(); ++i) {
+        std::string v = i < cells.size() ? cells[i].value_or("NULL") : "";
+        l += " " + v + std::string(width[i] - std::min(width[i], v.size()), ' ') + " |";
+      }
+      std::cout << l << "\n";
+    };
+    if (!columns.empty()) {
+      line();
+      print(std::vector<std::optional<std::string>>(columns.begin(), columns.end()));
+      line();
+      for (const auto& row : rows) print(row);
+      line();
+    }
+    std::cout << rows.size() << (rows.size() == 1 ? " row" : " rows") << "\n";
+  }
+  return 0;
+}
+
+}  // namespace sluice
