@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <condition_variable>
 #include <mutex>
@@ -342,23 +343,53 @@ class ServerImpl final : public HttpServer {
           if (ec) break;
         }
         bool reading = true;
-        while (reading && !parser.is_done()) {
-          parser.get().body().data = body.data();
-          parser.get().body().size = body.size();
-          stream.expires_after(kBodyTimeout);
-          co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-          if (ec == bhttp::error::need_buffer) ec = {};
-          if (ec) break;
-          size_t n = body.size() - parser.get().body().size;
-          if (n == 0) continue;
-          reading = co_await Offload(pool_, [&] { return ex.Feed(std::string_view(body.data(), n)); });
+        bool body_done = parser.is_done();
+        if (!body_done && !parser.chunked() && parser.content_length()) {
+          // Content-Length bodies bypass the parser: whatever followed the header in the
+          // read buffer, then socket reads straight into the 1 MiB body buffer, handed to
+          // the worker pool one full buffer at a time.
+          uint64_t left = *parser.content_length();
+          while (reading && left > 0) {
+            size_t filled = 0;
+            size_t want = static_cast<size_t>(std::min<uint64_t>(left, body.size()));
+            size_t buffered = std::min(want, buffer.size());
+            if (buffered > 0) {
+              std::memcpy(body.data(), buffer.data().data(), buffered);
+              buffer.consume(buffered);
+              filled = buffered;
+            }
+            while (filled < want) {
+              stream.expires_after(kBodyTimeout);
+              size_t n = co_await stream.async_read_some(asio::buffer(body.data() + filled, want - filled),
+                                                         asio::redirect_error(asio::use_awaitable, ec));
+              if (ec) break;
+              filled += n;
+            }
+            if (ec) break;
+            left -= filled;
+            reading = co_await Offload(pool_, [&] { return ex.Feed(std::string_view(body.data(), filled)); });
+          }
+          body_done = left == 0;
+        } else {
+          while (reading && !parser.is_done()) {
+            parser.get().body().data = body.data();
+            parser.get().body().size = body.size();
+            stream.expires_after(kBodyTimeout);
+            co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec) break;
+            size_t n = body.size() - parser.get().body().size;
+            if (n == 0) continue;
+            reading = co_await Offload(pool_, [&] { return ex.Feed(std::string_view(body.data(), n)); });
+          }
+          body_done = parser.is_done();
         }
         if (ec) {
           spdlog::info("request id={} method={} path={} status=aborted reason=\"{}\"", ex.request().request_id,
                        ex.request().method, ex.request().path, ec.message());
           break;  // the client went away mid-body: nothing was acknowledged
         }
-        if (!parser.is_done()) keep_alive = false;
+        if (!body_done) keep_alive = false;
         response = co_await Offload(pool_, [&] { return ex.Finish(); });
       }
       if (response.close) keep_alive = false;
