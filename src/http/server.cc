@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <poll.h>
+#include <unistd.h>
 #include <sys/sendfile.h>
 
 #include <atomic>
@@ -196,6 +197,22 @@ class Exchange {
   bool stopped_ = false;
 };
 
+// Small file bodies are read into memory on the worker, which saves the sendfile trip.
+void InlineSmallFile(HttpResponse& r) {
+  constexpr uint64_t kInlineLimit = 256 << 10;
+  if (!r.file.valid() || r.omit_body || r.file_length > kInlineLimit) return;
+  std::string data(r.file_length, '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::pread(r.file.get(), data.data() + got, data.size() - got, static_cast<off_t>(r.file_offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // leave it to sendfile, which reports the failure
+    got += static_cast<size_t>(n);
+  }
+  r.body = std::move(data);
+  r.file = UniqueFd();
+}
+
 // sendfile(2) on a non-blocking socket, waiting for writability; runs on a worker.
 bool SendFileRange(int sock, int fd, uint64_t offset, uint64_t length) {
   off_t off = static_cast<off_t>(offset);
@@ -330,7 +347,14 @@ class ServerImpl final : public HttpServer {
       auto started = std::chrono::steady_clock::now();
       Exchange ex(ToRequest(parser.get()), router_, keys_);
       bool keep_alive = parser.get().keep_alive() && !stopping_;
-      std::optional<HttpResponse> early = co_await Offload(pool_, [&] { return ex.Prepare(); });
+      // A request without a body is answered in one trip to the worker pool.
+      bool no_body = parser.is_done();
+      std::optional<HttpResponse> early = co_await Offload(pool_, [&]() -> std::optional<HttpResponse> {
+        std::optional<HttpResponse> r = ex.Prepare();
+        if (!r && no_body) r = ex.Finish();
+        if (r) InlineSmallFile(*r);
+        return r;
+      });
       HttpResponse response;
       if (early) {
         response = std::move(*early);
@@ -344,6 +368,7 @@ class ServerImpl final : public HttpServer {
         }
         bool reading = true;
         bool body_done = parser.is_done();
+        std::optional<HttpResponse> finished;
         if (!body_done && !parser.chunked() && parser.content_length()) {
           // Content-Length bodies bypass the parser: whatever followed the header in the
           // read buffer, then socket reads straight into the 1 MiB body buffer, handed to
@@ -367,6 +392,16 @@ class ServerImpl final : public HttpServer {
             }
             if (ec) break;
             left -= filled;
+            if (left == 0) {
+              // The last piece and the answer in one trip.
+              finished = co_await Offload(pool_, [&]() -> std::optional<HttpResponse> {
+                ex.Feed(std::string_view(body.data(), filled));
+                HttpResponse r = ex.Finish();
+                InlineSmallFile(r);
+                return r;
+              });
+              break;
+            }
             reading = co_await Offload(pool_, [&] { return ex.Feed(std::string_view(body.data(), filled)); });
           }
           body_done = left == 0;
@@ -390,7 +425,15 @@ class ServerImpl final : public HttpServer {
           break;  // the client went away mid-body: nothing was acknowledged
         }
         if (!body_done) keep_alive = false;
-        response = co_await Offload(pool_, [&] { return ex.Finish(); });
+        if (finished) {
+          response = std::move(*finished);
+        } else {
+          response = co_await Offload(pool_, [&] {
+            HttpResponse r = ex.Finish();
+            InlineSmallFile(r);
+            return r;
+          });
+        }
       }
       if (response.close) keep_alive = false;
       uint64_t bytes = response.omit_body ? 0 : response.BodyLength();

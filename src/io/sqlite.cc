@@ -1,6 +1,10 @@
 #include "io/sqlite.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "base/strings.h"
 #include "io/file.h"
@@ -178,14 +182,13 @@ void SqliteGroupWriter::Loop() {
       results.push_back(st);
     }
     if (txn.ok()) {
-      std::vector<std::string> dirs;
+      // One syncfs for the whole group makes every renamed file's data and folder entry
+      // durable before the rows that point at them commit (group commit of the data too).
       for (Item* item : batch) {
-        if (!item->sync_dir.empty()) dirs.push_back(item->sync_dir);
-      }
-      std::sort(dirs.begin(), dirs.end());
-      dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
-      for (const auto& d : dirs) {
-        if (absl::Status st = FsyncDir(d); !st.ok()) txn = st;
+        if (item->sync_dir.empty()) continue;
+        UniqueFd fd(::open(item->sync_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd.valid() || ::syncfs(fd.get()) != 0) txn = ErrnoStatus("syncfs", item->sync_dir, errno);
+        break;
       }
     }
     if (!txn.ok()) {

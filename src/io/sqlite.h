@@ -86,8 +86,9 @@ class SqliteGroupWriter {
   using Change = std::function<absl::Status(SqliteDb&)>;
   static absl::StatusOr<std::unique_ptr<SqliteGroupWriter>> Open(const std::string& path);
   ~SqliteGroupWriter();
-  // `sync_dir`, when given, is a folder fsynced before the transaction commits (once per
-  // group): callers that renamed a file into it get the rename made durable with the row.
+  // `sync_dir`, when given, names a folder on the file system that is synced (syncfs, once
+  // per group) before the transaction commits: callers that wrote and renamed a file there
+  // without fsyncing it get its data and its rename made durable with the row.
   absl::Status Write(Change change, std::string sync_dir = "");
 
  private:

@@ -21,6 +21,7 @@ namespace sluice {
 namespace {
 
 constexpr char kCodePayload[] = "sluice.s3.code";
+constexpr uint64_t kSyncInPlaceBytes = 1 << 20;
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
@@ -353,10 +354,12 @@ absl::StatusOr<std::string> ObjectStore::Place(const std::string& bucket, const 
 absl::StatusOr<ObjectMeta> ObjectStore::PutObject(const std::string& bucket, ObjectMeta meta,
                                                   std::unique_ptr<ObjectFile> file, const WriteConditions& cond) {
   RETURN_IF_ERROR(RequireBucket(bucket));
-  RETURN_IF_ERROR(file->temp().Sync());
   struct stat st;
   if (::fstat(file->temp().fd(), &st) != 0) return ErrnoStatus("stat", file->temp().path(), errno);
   meta.size = static_cast<uint64_t>(st.st_size);
+  // Large objects are fsynced here, in parallel with other writers; small ones are made
+  // durable by the group's syncfs before their index rows commit.
+  if (meta.size > kSyncInPlaceBytes) RETURN_IF_ERROR(file->temp().Sync());
   std::lock_guard lock(KeyLock(bucket, meta.key));
   std::optional<ObjectMeta> existing;
   RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
@@ -545,7 +548,7 @@ absl::StatusOr<UploadInfo> ObjectStore::GetUpload(const std::string& bucket, con
 }
 
 absl::Status ObjectStore::PutPart(const std::string& upload_id, PartInfo part, std::unique_ptr<ObjectFile> file) {
-  RETURN_IF_ERROR(file->temp().Sync());
+  if (file->size() > kSyncInPlaceBytes) RETURN_IF_ERROR(file->temp().Sync());
   part.size = file->size();
   std::string dir = dir_ + "/uploads/" + upload_id;
   std::lock_guard lock(KeyLock(upload_id, std::to_string(part.number)));
