@@ -20,6 +20,7 @@ namespace sluice {
 
 struct QueryExecution {
   std::string id, query, database, workgroup, output_location;
+  std::vector<std::string> parameters;  // ExecutionParameters
   std::string state = "QUEUED";  // QUEUED RUNNING SUCCEEDED FAILED CANCELLED
   std::string state_change_reason, error_category, error_type, statement_type = "DML";
   absl::Time submitted, completed;
@@ -41,7 +42,8 @@ class AthenaService {
 
   // Returns the new execution's id.
   absl::StatusOr<std::string> Start(const std::string& query, const std::string& database,
-                                    const std::string& output_location, const std::string& workgroup);
+                                    const std::string& output_location, const std::string& workgroup,
+                                    std::vector<std::string> parameters = {});
   std::optional<QueryExecution> Get(const std::string& id);  // without result rows
   // Rows [offset, offset+max) and the total count; NotFound / FailedPrecondition.
   absl::StatusOr<std::pair<QueryResult, size_t>> Results(const std::string& id, size_t offset, size_t max,

@@ -46,6 +46,7 @@ Json ExecutionJson(const QueryExecution& q) {
               {"ServiceProcessingTimeInMillis", std::max<int64_t>(0, q.total_ms - q.engine_ms - q.queue_ms)}}},
             {"WorkGroup", q.workgroup},
             {"EngineVersion", {{"SelectedEngineVersion", "AUTO"}, {"EffectiveEngineVersion", "Athena engine version 3"}}}};
+  if (!q.parameters.empty()) j["ExecutionParameters"] = q.parameters;
   if (!q.output_location.empty()) {
     std::string loc = q.output_location;
     if (loc.back() != '/') loc.push_back('/');
@@ -95,7 +96,12 @@ JsonReply Dispatch(AthenaService& athena, WorkGroups& wg, const std::string& act
                      "result configuration setting or as an API input.");
     }
     if (!output.starts_with("s3://")) return Invalid(StrCat("OutputLocation '", output, "' must be an s3:// URI"));
-    auto id = athena.Start(query, JsonString(ctx, "Database"), output, group);
+    std::vector<std::string> params;
+    for (const auto& p : in.value("ExecutionParameters", Json::array())) {
+      if (!p.is_string()) return Invalid("ExecutionParameters must be strings");
+      params.push_back(p.get<std::string>());
+    }
+    auto id = athena.Start(query, JsonString(ctx, "Database"), output, group, std::move(params));
     if (!id.ok()) return Invalid(std::string(id.status().message()));
     return JsonReply{{{"QueryExecutionId", *id}}, std::nullopt};
   }

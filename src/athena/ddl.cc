@@ -101,6 +101,16 @@ class Parser {
         st.kind = Statement::Kind::kCreateTableAs;
         RETURN_IF_ERROR(Ctas(st.write));
         return st;
+      } else if (Accept("OR") || Peek("VIEW")) {
+        if (t_[p_ - 1].text != "VIEW" && !EqualsIgnoreCase(Cur().text, "VIEW")) RETURN_IF_ERROR(Expect("REPLACE"));
+        if (EqualsIgnoreCase(t_[p_ - 1].text, "REPLACE")) st.write.or_replace = true;
+        RETURN_IF_ERROR(Expect("VIEW"));
+        st.kind = Statement::Kind::kCreateView;
+        ASSIGN_OR_RETURN(st.write.table, QualifiedName());
+        RETURN_IF_ERROR(Expect("AS"));
+        st.write.query = Rest();
+        if (StripWhitespace(st.write.query).empty()) return Error("expected a query after AS");
+        return st;
       } else {
         p_ = save;
         return Query();
@@ -117,6 +127,35 @@ class Parser {
       st.write.query = Rest();
       if (StripWhitespace(st.write.query).empty()) return Error("expected a query");
       return st;
+    } else if (Accept("PREPARE")) {
+      st.kind = Statement::Kind::kPrepare;
+      ASSIGN_OR_RETURN(st.write.table.name, Ident());
+      RETURN_IF_ERROR(Expect("FROM"));
+      st.write.query = Rest();
+      if (StripWhitespace(st.write.query).empty()) return Error("expected a statement after FROM");
+      return st;
+    } else if (Accept("EXECUTE")) {
+      st.kind = Statement::Kind::kExecute;
+      ASSIGN_OR_RETURN(st.write.table.name, Ident());
+      if (Accept("USING")) {
+        // Each value is the text up to the next top-level comma.
+        while (Cur().kind != Tok::kEnd && !(Cur().kind == Tok::kPunct && Cur().text == ";")) {
+          size_t begin = Cur().offset;
+          int depth = 0;
+          while (Cur().kind != Tok::kEnd) {
+            if (Cur().kind == Tok::kPunct && Cur().text == "(") ++depth;
+            if (Cur().kind == Tok::kPunct && Cur().text == ")") --depth;
+            if (depth == 0 && Cur().kind == Tok::kPunct && (Cur().text == "," || Cur().text == ";")) break;
+            Next();
+          }
+          st.write.using_values.push_back(std::string(StripWhitespace(text_.substr(begin, Cur().offset - begin))));
+          if (!Accept(",")) break;
+        }
+      }
+    } else if (Accept("DEALLOCATE")) {
+      RETURN_IF_ERROR(Expect("PREPARE"));
+      st.kind = Statement::Kind::kDeallocate;
+      ASSIGN_OR_RETURN(st.write.table.name, Ident());
     } else if (Accept("MSCK")) {
       RETURN_IF_ERROR(Expect("REPAIR"));
       RETURN_IF_ERROR(Expect("TABLE"));
@@ -196,9 +235,10 @@ class Parser {
       st.kind = Statement::Kind::kDrop;
       if (Accept("DATABASE") || Accept("SCHEMA")) {
         st.drop.database = true;
+      } else if (Accept("VIEW")) {
+        st.drop.view = true;
       } else if (!Accept("TABLE")) {
-        p_ = 0;
-        return Query();  // DROP VIEW etc.: left to the engine
+        return Error("expected TABLE, VIEW, DATABASE or SCHEMA");
       }
       if (Accept("IF")) {
         RETURN_IF_ERROR(Expect("EXISTS"));
@@ -509,6 +549,30 @@ class Parser {
 };
 
 }  // namespace
+
+absl::StatusOr<std::string> BindParameters(const std::string& sql, const std::vector<std::string>& values) {
+  std::string out;
+  size_t next = 0;
+  char quote = 0;
+  for (char c : sql) {
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '?') {
+      if (next == values.size()) {
+        return absl::InvalidArgumentError(StrCat("The query has more parameters (?) than the ", values.size(), " values given"));
+      }
+      out += values[next++];
+      continue;
+    }
+    out.push_back(c);
+  }
+  if (next != values.size()) {
+    return absl::InvalidArgumentError(StrCat(values.size(), " values were given for ", next, " parameters (?)"));
+  }
+  return out;
+}
 
 absl::StatusOr<std::string> SingleStatement(const std::string& sql) {
   // Strip comments outside quotes; split on ';' outside quotes.

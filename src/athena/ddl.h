@@ -77,6 +77,7 @@ struct Describe {
 
 struct Drop {
   bool database = false;  // DROP DATABASE/SCHEMA, else DROP TABLE
+  bool view = false;      // DROP VIEW
   Name target;
   bool if_exists = false;
   bool cascade = false;
@@ -90,11 +91,14 @@ struct WriteQuery {
   std::vector<std::string> partitioned_by;   // from partitioned_by = ARRAY['a', 'b']
   std::string query;                         // the SELECT, as written
   bool with_data = true;                     // false for WITH NO DATA
+  bool or_replace = false;                   // CREATE OR REPLACE VIEW
+  std::vector<std::string> using_values;     // EXECUTE ... USING: literal texts, in order
 };
 
 struct Statement {
   enum class Kind { kQuery, kCreateDatabase, kCreateTable, kAddPartitions, kDropPartitions, kMsckRepair, kShow,
-                    kDescribe, kDrop, kCreateTableAs, kInsertInto } kind = Kind::kQuery;
+                    kDescribe, kDrop, kCreateTableAs, kInsertInto, kCreateView, kPrepare, kExecute,
+                    kDeallocate } kind = Kind::kQuery;
   WriteQuery write;
   CreateDatabase create_database;
   CreateTable create_table;
@@ -109,6 +113,9 @@ struct Statement {
 // Parses one statement (a trailing ';' and comments allowed). Errors name the position, as
 // Athena's do: "line 1:15: mismatched input 'x'...".
 absl::StatusOr<Statement> ParseStatement(const std::string& sql);
+
+// Replaces each ? outside quotes with the next of `values` (SQL literal texts).
+absl::StatusOr<std::string> BindParameters(const std::string& sql, const std::vector<std::string>& values);
 
 // Removes -- and /* */ comments and a trailing ';'; errors when more than one statement.
 absl::StatusOr<std::string> SingleStatement(const std::string& sql);

@@ -7,6 +7,7 @@
 
 #include "athena/ddl.h"
 #include "base/strings.h"
+#include "io/checksum.h"
 
 namespace sluice::athena {
 namespace {
@@ -172,6 +173,20 @@ absl::Status AthenaError(const absl::Status& st, const std::string& db) {
 
 namespace {
 
+// The identifier-like words of `text`, lower-cased: which catalog tables it may name.
+void AddWords(const std::string& text, std::set<std::string>* words) {
+  for (size_t i = 0; i < text.size();) {
+    if (std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '_') {
+      size_t j = i;
+      while (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) ++j;
+      words->insert(AsciiLower(text.substr(i, j - i)));
+      i = j;
+    } else {
+      ++i;
+    }
+  }
+}
+
 struct LakeFile {
   std::string path;
   uint64_t size;
@@ -294,6 +309,20 @@ absl::Status Engine::Init() {
   RETURN_IF_ERROR(con->Execute("ATTACH IF NOT EXISTS ':memory:' AS awsdatacatalog"));
   for (const char* m : kMacros) RETURN_IF_ERROR(con->Execute(m));
   return absl::OkStatus();
+}
+
+std::string ViewSql(const Json& view) {
+  // Athena keeps views as "/* Presto View: <base64 of {"originalSql": ...}> */".
+  std::string text = view.value("ViewOriginalText", "");
+  std::string_view t = text;
+  if (ConsumePrefix(&t, "/* Presto View: ")) {
+    auto end = t.find(" */");
+    if (auto decoded = Base64Decode(t.substr(0, end))) {
+      Json j = Json::parse(*decoded, nullptr, false);
+      if (j.is_object()) return j.value("originalSql", "");
+    }
+  }
+  return text;
 }
 
 absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* bytes) {
@@ -429,28 +458,54 @@ absl::Status Engine::PrepareViews(const std::string& sql, const std::string& dat
   // Define the views of every catalog table the query may name: any identifier that is
   // a table of a catalog database.
   std::set<std::string> words;
-  for (size_t i = 0; i < sql.size();) {
-    if (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_') {
-      size_t j = i;
-      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_')) ++j;
-      words.insert(AsciiLower(sql.substr(i, j - i)));
-      i = j;
-    } else {
-      ++i;
+  AddWords(sql, &words);
+  ASSIGN_OR_RETURN(auto databases, catalog_.GetDatabases());
+  std::vector<Json> tables, views;
+  std::set<std::string> taken;  // db.name already collected
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& d : databases) {
+      std::string dbname = d.value("Name", "");
+      ASSIGN_OR_RETURN(auto all, catalog_.GetTables(dbname));
+      for (auto& t : all) {
+        std::string name = t.value("Name", "");
+        if (!words.contains(name) || taken.contains(dbname + "." + name)) continue;
+        taken.insert(dbname + "." + name);
+        grew = true;
+        if (t.value("TableType", "") == "VIRTUAL_VIEW") {
+          // A view's own text names more tables.
+          AddWords(ViewSql(t), &words);
+          views.push_back(std::move(t));
+        } else {
+          tables.push_back(std::move(t));
+        }
+      }
     }
   }
-  ASSIGN_OR_RETURN(auto databases, catalog_.GetDatabases());
   for (const auto& d : databases) {
-    std::string dbname = d.value("Name", "");
-    {
+    std::lock_guard lock(view_mu_);
+    RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(d.value("Name", "")))));
+  }
+  for (const auto& t : tables) RETURN_IF_ERROR(DefineView(t, con, bytes));
+  // Views may name each other: define them in passes until none is left or none succeeds.
+  while (!views.empty()) {
+    std::vector<Json> failed;
+    absl::Status last;
+    for (auto& v : views) {
       std::lock_guard lock(view_mu_);
-      RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(dbname))));
+      std::string vdb = v.value("DatabaseName", "");
+      absl::Status st = con.Execute(StrCat("USE awsdatacatalog.", QuoteIdent(vdb)));
+      if (st.ok()) {
+        st = con.Execute(StrCat("CREATE OR REPLACE VIEW awsdatacatalog.", QuoteIdent(vdb), ".",
+                                QuoteIdent(v.value("Name", "")), " AS ", TranslateFormats(ViewSql(v))));
+      }
+      if (!st.ok()) {
+        last = st;
+        failed.push_back(std::move(v));
+      }
     }
-    ASSIGN_OR_RETURN(auto tables, catalog_.GetTables(dbname));
-    for (const auto& t : tables) {
-      if (!words.contains(t.value("Name", ""))) continue;
-      RETURN_IF_ERROR(DefineView(t, con, bytes));
-    }
+    if (failed.size() == views.size()) return AthenaError(last, database);
+    views = std::move(failed);
   }
   std::string db = database.empty() ? "default" : AsciiLower(database);
   if (!catalog_.GetDatabase(db).ok()) {

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <memory>
+#include <map>
 #include <mutex>
+#include <vector>
 #include <string>
 
 #include "glue/catalog.h"
@@ -32,7 +34,9 @@ class Engine {
       : catalog_(catalog), store_(store), db_(db), scratch_dir_(std::move(scratch_dir)) {}
   // Attaches awsdatacatalog and defines the Trino functions DuckDB lacks.
   absl::Status Init();
-  absl::StatusOr<StatementOutput> Run(const std::string& sql, const std::string& database, Connection& con);
+  // `params` (SQL literals) replace the statement's ? placeholders (ExecutionParameters).
+  absl::StatusOr<StatementOutput> Run(const std::string& sql, const std::string& database, Connection& con,
+                                      const std::vector<std::string>& params = {});
 
  private:
   absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
@@ -50,6 +54,8 @@ class Engine {
   Database& db_;
   std::string scratch_dir_;
   std::mutex view_mu_;  // serializes view (re)definitions
+  std::mutex prepared_mu_;
+  std::map<std::string, std::string> prepared_;  // PREPARE name -> statement text
 };
 
 // "s3://bucket/prefix/" -> bucket, prefix (without the leading '/'); error otherwise.
@@ -59,6 +65,8 @@ absl::StatusOr<std::string> HiveToDuckType(const std::string& hive);
 // DuckDB type name -> Athena's result type name ("BIGINT" -> "bigint").
 std::string AthenaType(const std::string& duck);
 std::string QuoteIdent(std::string_view name);
+// The SQL of a Glue VIRTUAL_VIEW table (decoding Athena's "/* Presto View: ... */" form).
+std::string ViewSql(const Json& view);
 // DuckDB type name -> Hive type for the catalog ("BIGINT" -> "bigint", "VARCHAR" -> "string").
 std::string DuckToHiveType(const std::string& duck);
 // Maps a DuckDB error to Athena's wording ("TABLE_NOT_FOUND: ...").

@@ -60,7 +60,8 @@ void AthenaService::Stop() {
 }
 
 absl::StatusOr<std::string> AthenaService::Start(const std::string& query, const std::string& database,
-                                                 const std::string& output_location, const std::string& workgroup) {
+                                                 const std::string& output_location, const std::string& workgroup,
+                                                 std::vector<std::string> parameters) {
   if (query.empty() || query.size() > 262144) {
     return absl::InvalidArgumentError("QueryString must be between 1 and 262144 characters long");
   }
@@ -70,6 +71,7 @@ absl::StatusOr<std::string> AthenaService::Start(const std::string& query, const
   q->database = database.empty() ? "default" : database;
   q->workgroup = workgroup.empty() ? "primary" : workgroup;
   q->output_location = output_location;
+  q->parameters = std::move(parameters);
   q->submitted = absl::Now();
   {
     std::lock_guard lock(mu_);
@@ -105,7 +107,7 @@ void AthenaService::Loop() {
       continue;
     }
     absl::Time started = absl::Now();
-    auto out = engine_.Run(q->query, q->database, **con);
+    auto out = engine_.Run(q->query, q->database, **con, q->parameters);
     absl::Time finished = absl::Now();
     std::lock_guard lock(mu_);
     q->running = nullptr;

@@ -1,10 +1,12 @@
 // Engine::Run: DDL and utility statements against the Glue catalog; queries to RunQuery.
+#include <cstdlib>
 #include <regex>
 
 #include "athena/ddl.h"
 #include "athena/engine.h"
 #include "base/strings.h"
 #include "http/message.h"
+#include "io/checksum.h"
 
 namespace sluice::athena {
 namespace {
@@ -135,8 +137,48 @@ absl::Status Engine::MsckRepair(const std::string& db, const Json& table, Statem
   return absl::OkStatus();
 }
 
-absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std::string& database, Connection& con) {
-  ASSIGN_OR_RETURN(std::string sql, SingleStatement(sql_in));
+// A SQL literal: 'text', a number, DATE/TIMESTAMP/TIME 'text', TRUE, FALSE or NULL. Values
+// for ? placeholders must be literals, so no other SQL rides in with them.
+bool IsLiteral(std::string_view v) {
+  v = StripWhitespace(v);
+  for (std::string_view kw : {"DATE ", "TIMESTAMP ", "TIME ", "INTERVAL "}) {
+    if (v.size() > kw.size() && EqualsIgnoreCase(v.substr(0, kw.size()), kw)) {
+      v = StripWhitespace(v.substr(kw.size()));
+      break;
+    }
+  }
+  if (EqualsIgnoreCase(v, "true") || EqualsIgnoreCase(v, "false") || EqualsIgnoreCase(v, "null")) return true;
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') {
+    std::string_view inner = v.substr(1, v.size() - 2);
+    for (size_t i = 0; i < inner.size(); ++i) {
+      if (inner[i] == '\'') {
+        if (i + 1 < inner.size() && inner[i + 1] == '\'') {
+          ++i;
+        } else {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+  double d;
+  std::string num(v);
+  char* end = nullptr;
+  d = std::strtod(num.c_str(), &end);
+  (void)d;
+  return !num.empty() && end && *end == '\0';
+}
+
+absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std::string& database, Connection& con,
+                                            const std::vector<std::string>& params) {
+  for (const auto& p : params) {
+    if (!IsLiteral(p)) return absl::InvalidArgumentError(StrCat("Execution parameter is not a literal: ", p));
+  }
+  ASSIGN_OR_RETURN(std::string unbound, SingleStatement(sql_in));
+  std::string sql = unbound;
+  if (!params.empty()) {
+    ASSIGN_OR_RETURN(sql, BindParameters(unbound, params));
+  }
   ASSIGN_OR_RETURN(Statement st, ParseStatement(sql));
   std::string current = database.empty() ? "default" : AsciiLower(database);
   auto db_of = [&](const Name& n) { return n.db.empty() ? current : n.db; };
@@ -154,6 +196,62 @@ absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std
       bool create = st.kind == Statement::Kind::kCreateTableAs;
       ASSIGN_OR_RETURN(out, RunWrite(st.write, create, current, con));
       out.statement_type = create ? "DDL" : "DML";
+      return out;
+    }
+    case Statement::Kind::kPrepare: {
+      {
+        std::lock_guard lock(prepared_mu_);
+        prepared_[st.write.table.name] = st.write.query;
+      }
+      out.statement_type = "UTILITY";
+      out.has_result_set = false;
+      return out;
+    }
+    case Statement::Kind::kDeallocate: {
+      std::lock_guard lock(prepared_mu_);
+      if (!prepared_.erase(st.write.table.name)) {
+        return absl::NotFoundError(StrCat("Prepared statement not found: ", st.write.table.name));
+      }
+      out.statement_type = "UTILITY";
+      out.has_result_set = false;
+      return out;
+    }
+    case Statement::Kind::kExecute: {
+      std::string text;
+      {
+        std::lock_guard lock(prepared_mu_);
+        auto it = prepared_.find(st.write.table.name);
+        if (it == prepared_.end()) return absl::NotFoundError(StrCat("Prepared statement not found: ", st.write.table.name));
+        text = it->second;
+      }
+      return Run(text, current, con, st.write.using_values);
+    }
+    case Statement::Kind::kCreateView: {
+      std::string db = db_of(st.write.table);
+      auto existing = catalog_.GetTable(db, st.write.table.name);
+      if (existing.ok() && (!st.write.or_replace || existing->value("TableType", "") != "VIRTUAL_VIEW")) {
+        return absl::AlreadyExistsError(StrCat("View already exists: ", db, ".", st.write.table.name));
+      }
+      RETURN_IF_ERROR(PrepareViews(st.write.query, db, con, &out.data_scanned_bytes));
+      auto described = con.Query("DESCRIBE " + TranslateFormats(st.write.query));
+      if (!described.ok()) return AthenaError(described.status(), db);
+      Json cols = Json::array(), presto_cols = Json::array();
+      for (const auto& row : described->rows) {
+        std::string type = DuckToHiveType(row[1].value_or("VARCHAR"));
+        cols.push_back({{"Name", AsciiLower(row[0].value_or(""))}, {"Type", type}});
+        presto_cols.push_back({{"name", AsciiLower(row[0].value_or(""))}, {"type", type == "string" ? "varchar" : type}});
+      }
+      Json presto = {{"originalSql", std::string(StripWhitespace(st.write.query))}, {"catalog", "awsdatacatalog"},
+                     {"schema", db}, {"columns", presto_cols}};
+      Json view = {{"Name", st.write.table.name}, {"TableType", "VIRTUAL_VIEW"},
+                   {"ViewOriginalText", StrCat("/* Presto View: ", Base64Encode(presto.dump()), " */")},
+                   {"ViewExpandedText", "/* Presto View */"},
+                   {"Parameters", {{"presto_view", "true"}, {"comment", "Presto View"}}},
+                   {"PartitionKeys", Json::array()},
+                   {"StorageDescriptor", {{"Columns", cols}, {"SerdeInfo", Json::object()}}}};
+      RETURN_IF_ERROR(existing.ok() ? catalog_.UpdateTable(db, view) : catalog_.CreateTable(db, view));
+      out.has_result_set = false;
+      out.result = Rows({}, {});
       return out;
     }
     case Statement::Kind::kCreateDatabase: {
@@ -344,6 +442,12 @@ absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std
         if (absl::IsNotFound(s) && !d.if_exists) return absl::NotFoundError(StrCat("Database does not exist: ", d.target.name));
       } else {
         std::string db = db_of(d.target);
+        if (auto t = catalog_.GetTable(db, d.target.name); t.ok()) {
+          bool is_view = t->value("TableType", "") == "VIRTUAL_VIEW";
+          if (is_view != d.view) {
+            return absl::InvalidArgumentError(StrCat(db, ".", d.target.name, " is ", is_view ? "a view; use DROP VIEW" : "a table; use DROP TABLE"));
+          }
+        }
         s = catalog_.DeleteTable(db, d.target.name);
         if (absl::IsNotFound(s) && !d.if_exists) return absl::NotFoundError(TableNotFound(db, d.target.name));
         if (s.ok()) {

@@ -211,7 +211,11 @@ int RunSql(int argc, char** argv) {
       for (const auto& row : rows) print(row);
       line();
     }
-    std::cout << rows.size() << (rows.size() == 1 ? " row" : " rows") << "\n";
+    if (columns.empty()) {
+      std::cout << "OK\n";  // DDL: nothing to show
+    } else {
+      std::cout << rows.size() << (rows.size() == 1 ? " row" : " rows") << "\n";
+    }
   }
   return 0;
 }
