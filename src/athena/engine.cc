@@ -350,6 +350,9 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
   std::vector<std::pair<std::string, std::vector<std::string>>> scans;  // location, partition values
   if (keys.empty()) {
     scans.emplace_back(Prop(sd, "Location"), std::vector<std::string>{});
+  } else if (UsesProjection(table)) {
+    ASSIGN_OR_RETURN(auto parts, ProjectedPartitions(table, store_));
+    for (auto& [values, location] : parts) scans.emplace_back(location, values);
   } else {
     ASSIGN_OR_RETURN(auto parts, catalog_.GetPartitions(db, name));
     for (const auto& p : parts) {

@@ -65,6 +65,11 @@ absl::StatusOr<std::string> HiveToDuckType(const std::string& hive);
 // DuckDB type name -> Athena's result type name ("BIGINT" -> "bigint").
 std::string AthenaType(const std::string& duck);
 std::string QuoteIdent(std::string_view name);
+// Partition projection (TBLPROPERTIES projection.*): whether the table uses it, and the
+// partitions (values, location) it has in the lake.
+bool UsesProjection(const Json& table);
+absl::StatusOr<std::vector<std::pair<std::vector<std::string>, std::string>>> ProjectedPartitions(const Json& table,
+                                                                                                 ObjectStore& store);
 // The SQL of a Glue VIRTUAL_VIEW table (decoding Athena's "/* Presto View: ... */" form).
 std::string ViewSql(const Json& view);
 // DuckDB type name -> Hive type for the catalog ("BIGINT" -> "bigint", "VARCHAR" -> "string").
