@@ -916,3 +916,12 @@ def test_presigned_expired(s3, bucket):
     assert b"<Code>AccessDenied</Code>" in body, body
     assert time.time() - signed_at < 15
     assert all(s in (200, 403) for s, _ in results), results
+
+
+def test_empty_put_then_put_on_the_same_connection(s3, bucket):
+    # Regression: a bodiless request that asked for 100-continue was answered without the
+    # interim 100, and botocore then timed out reading the next response on that connection.
+    s3.put_object(Bucket=bucket, Key="j/_SUCCESS", Body=b"")
+    s3.put_object(Bucket=bucket, Key="j/.part-0.json.crc", Body=b"\x00garbage not json")
+    assert s3.get_object(Bucket=bucket, Key="j/.part-0.json.crc")["Body"].read() == b"\x00garbage not json"
+    assert s3.head_object(Bucket=bucket, Key="j/_SUCCESS")["ContentLength"] == 0

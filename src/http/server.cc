@@ -347,8 +347,16 @@ class ServerImpl final : public HttpServer {
       auto started = std::chrono::steady_clock::now();
       Exchange ex(ToRequest(parser.get()), router_, keys_);
       bool keep_alive = parser.get().keep_alive() && !stopping_;
-      // A request without a body is answered in one trip to the worker pool.
+      // A request without a body is answered in one trip to the worker pool. A client that
+      // asked for 100-continue still gets it first: botocore waits for the interim answer
+      // before it sends even an empty body, and otherwise misreads the final one.
       bool no_body = parser.is_done();
+      if (no_body && parser.get()[bhttp::field::expect] == "100-continue") {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await asio::async_write(stream.socket(), asio::buffer(kContinue.data(), kContinue.size()),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+      }
       std::optional<HttpResponse> early = co_await Offload(pool_, [&]() -> std::optional<HttpResponse> {
         std::optional<HttpResponse> r = ex.Prepare();
         if (!r && no_body) r = ex.Finish();
