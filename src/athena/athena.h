@@ -12,10 +12,12 @@
 
 #include "athena/engine.h"
 #include "http/router.h"
+#include "io/sqlite.h"
 
 // The Athena service: query executions run on a pool of query threads, results kept in
 // memory for GetQueryResults and written to the output location as <id>.csv and
-// <id>.csv.metadata. Thread-safe. Stop() cancels running queries and joins the threads.
+// <id>.csv.metadata. The history survives restarts (<state_dir>/executions.db; rows are read
+// back from the result files). Thread-safe. Stop() cancels running queries and joins the threads.
 namespace sluice {
 
 struct QueryExecution {
@@ -30,12 +32,14 @@ struct QueryExecution {
   bool has_result_set = true;
   QueryResult result;
   Connection* running = nullptr;  // set while the query runs, for StopQueryExecution
+  bool rows_loaded = true;        // false after a restart until GetQueryResults reads the CSV
 };
 
 class AthenaService {
  public:
   // All must outlive the service. `threads` queries run at once.
-  AthenaService(Catalog& catalog, ObjectStore& store, Database& db, std::string scratch_dir, int threads = 4);
+  // `state_dir` holds the query history (executions.db) and the engine's scratch folder.
+  AthenaService(Catalog& catalog, ObjectStore& store, Database& db, std::string state_dir, int threads = 4);
   ~AthenaService();
   absl::Status Init();
   void Stop();
@@ -55,13 +59,18 @@ class AthenaService {
 
  private:
   void Loop();
-  void Execute(const std::shared_ptr<QueryExecution>& q);
-  absl::Status WriteResults(const QueryExecution& q);
+  absl::Status Persist(const QueryExecution& q);
+  // Reads a SUCCEEDED execution's rows back from its result files (after a restart).
+  absl::Status LoadRows(QueryExecution& q);
+  // Writes <id>.csv and <id>.csv.metadata; `q` is read for its id and output location only.
+  absl::Status WriteResults(const QueryExecution& q, const QueryResult& result);
 
   Catalog& catalog_;
   ObjectStore& store_;
   Database& db_;
+  std::string state_dir_;
   athena::Engine engine_;
+  std::unique_ptr<SqliteGroupWriter> history_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   std::map<std::string, std::shared_ptr<QueryExecution>> executions_;

@@ -9,7 +9,6 @@
 namespace sluice {
 namespace {
 
-constexpr const char* kDefaultOutput = "s3://sluice-athena-results/";
 
 double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
 
@@ -61,7 +60,7 @@ struct WorkGroups {
   std::map<std::string, Json> named_queries;
   WorkGroups() {
     groups["primary"] = {{"Name", "primary"}, {"State", "ENABLED"},
-                         {"Configuration", {{"ResultConfiguration", {{"OutputLocation", kDefaultOutput}}},
+                         {"Configuration", {{"ResultConfiguration", Json::object()},
                                             {"EnforceWorkGroupConfiguration", false},
                                             {"PublishCloudWatchMetricsEnabled", false},
                                             {"EngineVersion", {{"SelectedEngineVersion", "AUTO"},
@@ -160,8 +159,18 @@ JsonReply Dispatch(AthenaService& athena, WorkGroups& wg, const std::string& act
     for (size_t i = 0; i < r.columns.size(); ++i) {
       std::string type = athena::AthenaType(r.types[i]);
       int precision = type == "varchar" ? 2147483647 : type == "bigint" ? 19 : type == "integer" ? 10 : type == "double" ? 17 : 0;
+      int scale = 0;
+      if (type == "decimal") {
+        // DECIMAL(p,s)
+        std::string t = r.types[i];
+        auto open = t.find('('), comma = t.find(',');
+        if (open != std::string::npos && comma != std::string::npos) {
+          ParseNumber(std::string_view(t).substr(open + 1, comma - open - 1), &precision);
+          ParseNumber(std::string_view(t).substr(comma + 1, t.find(')') - comma - 1), &scale);
+        }
+      }
       columns.push_back({{"CatalogName", "hive"}, {"SchemaName", ""}, {"TableName", ""}, {"Name", r.columns[i]},
-                         {"Label", r.columns[i]}, {"Type", type}, {"Precision", precision}, {"Scale", 0},
+                         {"Label", r.columns[i]}, {"Type", type}, {"Precision", precision}, {"Scale", scale},
                          {"Nullable", "UNKNOWN"}, {"CaseSensitive", type == "varchar"}});
     }
     Json body = {{"UpdateCount", info.update_count}, {"ResultSet", {{"Rows", rows}, {"ResultSetMetadata", {{"ColumnInfo", columns}}}}}};

@@ -202,8 +202,8 @@ class Parser {
         st.show.what = Show::What::kDatabases;
         Accept("LIKE");
         if (Cur().kind == Tok::kString) st.show.pattern = Next().text;
-      } else if (Accept("TABLES")) {
-        st.show.what = Show::What::kTables;
+      } else if (Accept("TABLES") || Accept("VIEWS")) {
+        st.show.what = EqualsIgnoreCase(t_[p_ - 1].text, "VIEWS") ? Show::What::kViews : Show::What::kTables;
         if (Accept("IN") || Accept("FROM")) {
           ASSIGN_OR_RETURN(st.show.target.db, Ident());
         }

@@ -66,7 +66,7 @@ struct MsckRepair {
 };
 
 struct Show {
-  enum class What { kDatabases, kTables, kPartitions, kColumns, kCreateTable } what;
+  enum class What { kDatabases, kTables, kViews, kPartitions, kColumns, kCreateTable } what;
   Name target;          // table for partitions/columns/create table; db for tables
   std::string pattern;  // LIKE / quoted pattern
 };

@@ -8,6 +8,7 @@
 #include "athena/ddl.h"
 #include "base/strings.h"
 #include "io/checksum.h"
+#include "io/file.h"
 
 namespace sluice::athena {
 namespace {
@@ -308,6 +309,13 @@ absl::Status Engine::Init() {
   };
   RETURN_IF_ERROR(con->Execute("ATTACH IF NOT EXISTS ':memory:' AS awsdatacatalog"));
   for (const char* m : kMacros) RETURN_IF_ERROR(con->Execute(m));
+  // Queries reach the lake and the scratch folder only: no other file of the machine.
+  RETURN_IF_ERROR(MakeDirs(scratch_dir_));
+  std::string lake = store_.BucketDir("");
+  RETURN_IF_ERROR(con->Execute(StrCat("SET allowed_directories = [", SqlQuote(lake), ", ", SqlQuote(scratch_dir_ + "/"), "]")));
+  RETURN_IF_ERROR(con->Execute("SET enable_external_access = false"));
+  RETURN_IF_ERROR(con->Execute("SET autoinstall_known_extensions = false"));
+  RETURN_IF_ERROR(con->Execute("SET autoload_known_extensions = false"));
   return absl::OkStatus();
 }
 
@@ -442,6 +450,15 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
 absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const std::string& database, Connection& con) {
   StatementOutput out;
   std::string db = database.empty() ? "default" : AsciiLower(database);
+  // DuckDB's own introspection and settings are not Athena's to show.
+  std::set<std::string> words;
+  AddWords(sql, &words);
+  for (const auto& w : words) {
+    if (w.starts_with("duckdb_") || w.starts_with("pragma_") || w == "current_setting" || w == "getenv" ||
+        w == "which_secret" || w.starts_with("icu_")) {
+      return absl::InvalidArgumentError(StrCat("FUNCTION_NOT_FOUND: Function '", w, "' not registered"));
+    }
+  }
   RETURN_IF_ERROR(PrepareViews(sql, db, con, &out.data_scanned_bytes));
   auto result = con.Query(TranslateFormats(sql));
   if (!result.ok()) return AthenaError(result.status(), db);
@@ -449,10 +466,21 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
   // Athena names unaliased expressions _col0, _col1, ... by position.
   for (size_t i = 0; i < out.result.columns.size(); ++i) {
     const std::string& c = out.result.columns[i];
-    bool plain = !c.empty() && std::all_of(c.begin(), c.end(), [](char ch) {
-      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || static_cast<unsigned char>(ch) >= 0x80;
-    });
+    bool plain = !c.empty() && !std::isdigit(static_cast<unsigned char>(c[0])) &&
+                 std::all_of(c.begin(), c.end(), [](char ch) {
+                   return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || static_cast<unsigned char>(ch) >= 0x80;
+                 });
     if (!plain) out.result.columns[i] = StrCat("_col", i);
+    // Athena prints timestamps with milliseconds: 2025-08-01 10:11:12.000.
+    if (AsciiUpper(out.result.types[i]) == "TIMESTAMP") {
+      for (auto& row : out.result.rows) {
+        if (!row[i]) continue;
+        std::string& v = *row[i];
+        auto dot = v.find('.');
+        if (dot == std::string::npos) v += ".000";
+        else v = (v + "000").substr(0, dot + 4);
+      }
+    }
   }
   return out;
 }

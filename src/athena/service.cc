@@ -2,6 +2,11 @@
 
 #include "athena/athena.h"
 #include "io/checksum.h"
+#include "io/file.h"
+#include "io/sqlite.h"
+
+#include <unistd.h>
+#include <algorithm>
 #include "base/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -31,12 +36,163 @@ std::string CsvField(const std::optional<std::string>& v) {
 
 }  // namespace
 
-AthenaService::AthenaService(Catalog& catalog, ObjectStore& store, Database& db, std::string scratch_dir, int threads)
-    : catalog_(catalog), store_(store), db_(db), engine_(catalog, store, db, std::move(scratch_dir)), thread_count_(threads) {}
+AthenaService::AthenaService(Catalog& catalog, ObjectStore& store, Database& db, std::string state_dir, int threads)
+    : catalog_(catalog), store_(store), db_(db), state_dir_(state_dir), engine_(catalog, store, db, state_dir + "/tmp"),
+      thread_count_(threads) {}
 
 AthenaService::~AthenaService() { Stop(); }
 
+namespace {
+
+nlohmann::json ToJson(const QueryExecution& q) {
+  return {{"id", q.id}, {"query", q.query}, {"database", q.database}, {"workgroup", q.workgroup},
+          {"output", q.output_location}, {"parameters", q.parameters}, {"state", q.state},
+          {"reason", q.state_change_reason}, {"category", q.error_category}, {"type", q.error_type},
+          {"statement_type", q.statement_type}, {"submitted", absl::ToUnixMicros(q.submitted)},
+          {"completed", absl::ToUnixMicros(q.completed)}, {"engine_ms", q.engine_ms}, {"total_ms", q.total_ms},
+          {"queue_ms", q.queue_ms}, {"scanned", q.scanned}, {"has_result_set", q.has_result_set},
+          {"update_count", q.update_count}};
+}
+
+QueryExecution FromJson(const nlohmann::json& j) {
+  QueryExecution q;
+  q.id = j.value("id", "");
+  q.query = j.value("query", "");
+  q.database = j.value("database", "");
+  q.workgroup = j.value("workgroup", "primary");
+  q.output_location = j.value("output", "");
+  q.parameters = j.value("parameters", std::vector<std::string>{});
+  q.state = j.value("state", "FAILED");
+  q.state_change_reason = j.value("reason", "");
+  q.error_category = j.value("category", "");
+  q.error_type = j.value("type", "");
+  q.statement_type = j.value("statement_type", "DML");
+  q.submitted = absl::FromUnixMicros(j.value("submitted", int64_t{0}));
+  q.completed = absl::FromUnixMicros(j.value("completed", int64_t{0}));
+  q.engine_ms = j.value("engine_ms", int64_t{0});
+  q.total_ms = j.value("total_ms", int64_t{0});
+  q.queue_ms = j.value("queue_ms", int64_t{0});
+  q.scanned = j.value("scanned", uint64_t{0});
+  q.has_result_set = j.value("has_result_set", true);
+  q.update_count = j.value("update_count", int64_t{0});
+  return q;
+}
+
+// Parses the result CSV this service writes: every value quoted, NULL as an empty field.
+std::vector<std::vector<std::optional<std::string>>> ParseResultCsv(const std::string& csv) {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::vector<std::optional<std::string>> row;
+  size_t i = 0;
+  while (i < csv.size()) {
+    std::optional<std::string> field;
+    if (csv[i] == '"') {
+      std::string v;
+      ++i;
+      while (i < csv.size()) {
+        if (csv[i] == '"') {
+          if (i + 1 < csv.size() && csv[i + 1] == '"') {
+            v.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        v.push_back(csv[i++]);
+      }
+      field = std::move(v);
+    }
+    row.push_back(std::move(field));
+    if (i < csv.size() && csv[i] == ',') {
+      ++i;
+    } else {
+      if (i < csv.size() && csv[i] == '\n') ++i;
+      rows.push_back(std::move(row));
+      row.clear();
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+absl::Status AthenaService::Persist(const QueryExecution& q) {
+  if (!history_) return absl::OkStatus();
+  std::string id = q.id, doc = ToJson(q).dump();
+  return history_->Write([id, doc](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO executions(id, doc) VALUES(?, ?)"));
+    return s->Bind(1, id).Bind(2, doc).Run();
+  });
+}
+
+absl::Status AthenaService::LoadRows(QueryExecution& q) {
+  if (q.rows_loaded) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto where, athena::ParseS3Location(q.output_location));
+  auto [bucket, prefix] = where;
+  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+  auto read = [&](const std::string& key) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto opened, store_.OpenObject(bucket, prefix + key));
+    std::string data(opened.first.size, '\0');
+    size_t got = 0;
+    while (got < data.size()) {
+      ssize_t n = ::pread(opened.second.get(), data.data() + got, data.size() - got, static_cast<off_t>(got));
+      if (n <= 0) return absl::DataLossError("the result file could not be read");
+      got += static_cast<size_t>(n);
+    }
+    return data;
+  };
+  auto csv = read(q.id + ".csv");
+  auto meta = read(q.id + ".csv.metadata");
+  if (!csv.ok() || !meta.ok()) {
+    return absl::NotFoundError(StrCat("The results of query ", q.id, " are no longer in ", q.output_location));
+  }
+  auto columns = nlohmann::json::parse(*meta, nullptr, false);
+  auto rows = ParseResultCsv(*csv);
+  q.result = QueryResult{};
+  if (columns.is_array()) {
+    for (const auto& c : columns) {
+      q.result.columns.push_back(c.value("Name", ""));
+      q.result.types.push_back(c.value("DuckType", "VARCHAR"));
+    }
+  }
+  if (!rows.empty() && !q.result.columns.empty()) rows.erase(rows.begin());  // header
+  q.result.rows = std::move(rows);
+  q.rows_loaded = true;
+  return absl::OkStatus();
+}
+
 absl::Status AthenaService::Init() {
+  RETURN_IF_ERROR(MakeDirs(state_dir_));
+  ASSIGN_OR_RETURN(history_, SqliteGroupWriter::Open(state_dir_ + "/executions.db"));
+  RETURN_IF_ERROR(history_->Write([](SqliteDb& db) {
+    return db.Exec("CREATE TABLE IF NOT EXISTS executions(id TEXT PRIMARY KEY, doc TEXT NOT NULL)");
+  }));
+  {
+    SqliteReaderPool readers(state_dir_ + "/executions.db");
+    std::vector<QueryExecution> loaded;
+    RETURN_IF_ERROR(readers.With([&](SqliteDb& db) -> absl::Status {
+      ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT doc FROM executions"));
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        loaded.push_back(FromJson(nlohmann::json::parse(s->Text(0), nullptr, false)));
+      }
+      return absl::OkStatus();
+    }));
+    std::sort(loaded.begin(), loaded.end(), [](const auto& a, const auto& b) { return a.submitted < b.submitted; });
+    for (auto& q : loaded) {
+      if (q.state == "QUEUED" || q.state == "RUNNING") {
+        q.state = "FAILED";
+        q.state_change_reason = "Sluice stopped while the query ran; run it again";
+        q.completed = absl::Now();
+        RETURN_IF_ERROR(Persist(q));
+      }
+      q.rows_loaded = q.state != "SUCCEEDED";
+      auto p = std::make_shared<QueryExecution>(std::move(q));
+      order_.push_back(p->id);
+      executions_[p->id] = std::move(p);
+    }
+  }
   RETURN_IF_ERROR(engine_.Init());
   // Athena's default database.
   absl::Status st = catalog_.CreateDatabase({{"Name", "default"}, {"Description", "Default Hive database"}});
@@ -78,6 +234,10 @@ absl::StatusOr<std::string> AthenaService::Start(const std::string& query, const
     if (stopping_) return absl::UnavailableError("Athena is shutting down");
     executions_[q->id] = q;
     order_.push_back(q->id);
+  }
+  RETURN_IF_ERROR(Persist(*q));
+  {
+    std::lock_guard lock(mu_);
     queue_.push_back(q);
   }
   cv_.notify_one();
@@ -109,7 +269,10 @@ void AthenaService::Loop() {
     absl::Time started = absl::Now();
     auto out = engine_.Run(q->query, q->database, **con, q->parameters);
     absl::Time finished = absl::Now();
-    std::lock_guard lock(mu_);
+    // Results go to S3 before the state says SUCCEEDED (as Athena does), but without the
+    // service lock, so GetQueryExecution polls don't wait behind the write.
+    absl::Status written = out.ok() ? WriteResults(*q, out->result) : absl::OkStatus();
+    std::unique_lock lock(mu_);
     q->running = nullptr;
     q->engine_ms = absl::ToInt64Milliseconds(finished - started);
     if (q->state == "CANCELLED") {
@@ -121,45 +284,48 @@ void AthenaService::Loop() {
       q->state_change_reason = msg;
       q->error_category = "2";  // USER
       q->error_type = absl::IsInvalidArgument(out.status()) ? "1006" : "1000";
+    } else if (!written.ok()) {
+      q->state = "FAILED";
+      q->state_change_reason = StrCat("Unable to write results to ", q->output_location, ": ", written.message());
     } else {
       q->result = std::move(out->result);
       q->statement_type = out->statement_type;
       q->has_result_set = out->has_result_set;
       q->scanned = out->data_scanned_bytes;
       q->update_count = out->update_count;
-      absl::Status written = WriteResults(*q);
-      if (!written.ok()) {
-        q->state = "FAILED";
-        q->state_change_reason = StrCat("Unable to write results to ", q->output_location, ": ", written.message());
-      } else {
-        q->state = "SUCCEEDED";
-      }
+      q->state = "SUCCEEDED";
     }
     q->completed = absl::Now();
     q->total_ms = absl::ToInt64Milliseconds(q->completed - q->submitted);
+    q->rows_loaded = true;
+    QueryExecution snapshot = *q;
+    snapshot.result = QueryResult{};
     done_cv_.notify_all();
+    lock.unlock();
+    (void)Persist(snapshot);
   }
 }
 
-absl::Status AthenaService::WriteResults(const QueryExecution& q) {
+absl::Status AthenaService::WriteResults(const QueryExecution& q, const QueryResult& result) {
   if (q.output_location.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto where, athena::ParseS3Location(q.output_location));
   auto [bucket, prefix] = where;
   if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
   std::string csv;
-  if (q.has_result_set && !q.result.columns.empty()) {
+  if (!result.columns.empty()) {
     std::vector<std::string> header;
-    for (const auto& c : q.result.columns) header.push_back(CsvField(c));
+    for (const auto& c : result.columns) header.push_back(CsvField(c));
     csv = Join(header, ",") + "\n";
-    for (const auto& row : q.result.rows) {
+    for (const auto& row : result.rows) {
       std::vector<std::string> fields;
       for (const auto& v : row) fields.push_back(CsvField(v));
       csv += Join(fields, ",") + "\n";
     }
   }
   nlohmann::json meta = nlohmann::json::array();
-  for (size_t i = 0; i < q.result.columns.size(); ++i) {
-    meta.push_back({{"Name", q.result.columns[i]}, {"Type", athena::AthenaType(q.result.types[i])}});
+  for (size_t i = 0; i < result.columns.size(); ++i) {
+    meta.push_back({{"Name", result.columns[i]}, {"Type", athena::AthenaType(result.types[i])},
+                    {"DuckType", result.types[i]}});
   }
   auto put = [&](const std::string& key, const std::string& data, const std::string& type) -> absl::Status {
     ASSIGN_OR_RETURN(auto file, store_.NewObjectFile());
@@ -191,7 +357,8 @@ absl::StatusOr<std::pair<QueryResult, size_t>> AthenaService::Results(const std:
   std::lock_guard lock(mu_);
   auto it = executions_.find(id);
   if (it == executions_.end()) return absl::NotFoundError(StrCat("QueryExecution ", id, " was not found"));
-  const QueryExecution& q = *it->second;
+  QueryExecution& q = *it->second;
+  if (q.state == "SUCCEEDED") RETURN_IF_ERROR(LoadRows(q));
   if (q.state != "SUCCEEDED") {
     return absl::FailedPreconditionError(StrCat("Query has not yet finished. Current state: ", q.state));
   }
@@ -215,7 +382,7 @@ std::vector<std::string> AthenaService::List(const std::string& workgroup) {
 }
 
 absl::Status AthenaService::Cancel(const std::string& id) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto it = executions_.find(id);
   if (it == executions_.end()) return absl::NotFoundError(StrCat("QueryExecution ", id, " was not found"));
   auto& q = *it->second;
@@ -225,6 +392,10 @@ absl::Status AthenaService::Cancel(const std::string& id) {
     if (q.running) q.running->Interrupt();
     q.completed = absl::Now();
     done_cv_.notify_all();
+    QueryExecution snapshot = q;
+    snapshot.result = QueryResult{};
+    lock.unlock();
+    return Persist(snapshot);
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // Engine::Run: DDL and utility statements against the Glue catalog; queries to RunQuery.
 #include <cstdlib>
 #include <regex>
+#include <set>
 
 #include "athena/ddl.h"
 #include "athena/engine.h"
@@ -186,8 +187,14 @@ absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std
   out.statement_type = "DDL";
   switch (st.kind) {
     case Statement::Kind::kQuery: {
-      ASSIGN_OR_RETURN(out, RunQuery(sql, current, con));
       std::string first = AsciiUpper(sql.substr(0, sql.find_first_of(" \t\n(")));
+      // Athena runs queries, not engine commands: no COPY, ATTACH, SET, PRAGMA, INSTALL, ...
+      static const std::set<std::string> kAllowed = {"SELECT", "WITH", "VALUES", "TABLE", "EXPLAIN", "DESCRIBE"};
+      if (!kAllowed.contains(first)) {
+        return absl::InvalidArgumentError(StrCat("line 1:1: mismatched input '", sql.substr(0, sql.find_first_of(" \t\n(")),
+                                                 "'. Expecting: a query or an Athena DDL statement"));
+      }
+      ASSIGN_OR_RETURN(out, RunQuery(sql, current, con));
       out.statement_type = (first == "SELECT" || first == "WITH" || first == "VALUES" || first == "TABLE") ? "DML" : "UTILITY";
       return out;
     }
@@ -361,12 +368,14 @@ absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std
         for (const auto& d : dbs) {
           if (like(d.value("Name", ""))) out.result.rows.push_back({d.value("Name", "")});
         }
-      } else if (s.what == Show::What::kTables) {
+      } else if (s.what == Show::What::kTables || s.what == Show::What::kViews) {
         std::string db = s.target.db.empty() ? current : s.target.db;
         auto tables = catalog_.GetTables(db);
         if (!tables.ok()) return absl::NotFoundError(StrCat("Schema '", db, "' does not exist"));
-        out.result = Rows({"tab_name"}, {});
+        bool views = s.what == Show::What::kViews;
+        out.result = Rows({views ? "views" : "tab_name"}, {});
         for (const auto& t : *tables) {
+          if (views && t.value("TableType", "") != "VIRTUAL_VIEW") continue;
           if (like(t.value("Name", ""))) out.result.rows.push_back({t.value("Name", "")});
         }
       } else {

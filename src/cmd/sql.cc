@@ -80,12 +80,13 @@ std::string CsvQuote(const std::string& v) {
 
 int RunSql(int argc, char** argv) {
   CLI::App app{"Run one SQL statement (Athena dialect) against a running Sluice server.", "sluice sql"};
-  std::string query, endpoint = "http://127.0.0.1:4566", database = "default", format = "table", output;
+  std::string query, endpoint = "http://127.0.0.1:4566", database = "default", format = "table",
+      output = "s3://sluice-athena-results/";
   app.add_option("query", query, "the statement")->required();
   app.add_option("--endpoint", endpoint, "the server")->capture_default_str();
   app.add_option("--database,-d", database, "default database")->capture_default_str();
   app.add_option("--format,-f", format, "table, csv or json")->check(CLI::IsMember({"table", "csv", "json"}))->capture_default_str();
-  app.add_option("--output-location", output, "s3:// prefix for the result files (default: the workgroup's)");
+  app.add_option("--output-location", output, "s3:// prefix for the result files")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -107,7 +108,7 @@ int RunSql(int argc, char** argv) {
   client.region = env("AWS_DEFAULT_REGION", env("AWS_REGION", "us-east-1").c_str());
 
   Json start = {{"QueryString", query}, {"QueryExecutionContext", {{"Database", database}}}};
-  if (!output.empty()) start["ResultConfiguration"] = {{"OutputLocation", output}};
+  start["ResultConfiguration"] = {{"OutputLocation", output}};
   Json reply;
   std::string error;
   if (!client.Call("StartQueryExecution", start, &reply, &error)) {

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <filesystem>
+
 #include "base/strings.h"
 #include "http/server.h"
 #include "io/file.h"
@@ -17,8 +19,14 @@ namespace {
 
 class ServerImpl final : public Server {
  public:
-  absl::Status Init(const ServerOptions& o) {
+  absl::Status Init(const ServerOptions& options) {
+    ServerOptions o = options;
     RETURN_IF_ERROR(MakeDirs(o.data_dir));
+    // Absolute, so that engines given lake paths (and the DuckDB sandbox) agree on them.
+    std::error_code ec;
+    auto absolute = std::filesystem::canonical(o.data_dir, ec);
+    if (ec) return absl::InvalidArgumentError(StrCat("cannot resolve --data-dir ", o.data_dir, ": ", ec.message()));
+    o.data_dir = absolute.string();
     ASSIGN_OR_RETURN(config_, LoadOrCreateConfig(o.data_dir));
     ASSIGN_OR_RETURN(s3_, ObjectStore::Open(o.data_dir + "/s3"));
     ASSIGN_OR_RETURN(catalog_, Catalog::Open(o.data_dir + "/glue/catalog.db"));
@@ -28,7 +36,7 @@ class ServerImpl final : public Server {
     engine.memory_limit = config_.duckdb_memory_limit;
     engine.threads = config_.duckdb_threads;
     ASSIGN_OR_RETURN(duckdb_, Database::Open(engine));
-    athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena/tmp");
+    athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
     RETURN_IF_ERROR(athena_->Init());
     if (auto st = s3_->CreateBucket("sluice-athena-results", config_.region);
         !st.ok() && S3ErrorCode(st) != "BucketAlreadyOwnedByYou") {

@@ -75,7 +75,12 @@ absl::StatusOr<QueryResult> Connection::Query(const std::string& sql) {
       for (const auto& [id, text] : kNames) {
         if (id == duckdb_get_type_id(t)) n = text;
       }
-      out.types.emplace_back(n);
+      if (duckdb_get_type_id(t) == DUCKDB_TYPE_DECIMAL) {
+        out.types.push_back(StrCat("DECIMAL(", static_cast<int>(duckdb_decimal_width(t)), ",",
+                                   static_cast<int>(duckdb_decimal_scale(t)), ")"));
+      } else {
+        out.types.emplace_back(n);
+      }
     } else {
       out.types.emplace_back(name);
       duckdb_free(name);
