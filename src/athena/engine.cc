@@ -466,10 +466,10 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
   // Athena names unaliased expressions _col0, _col1, ... by position.
   for (size_t i = 0; i < out.result.columns.size(); ++i) {
     const std::string& c = out.result.columns[i];
+    // DuckDB names such columns after the expression text ("(1 + 1)", "upper('x')", "42").
     bool plain = !c.empty() && !std::isdigit(static_cast<unsigned char>(c[0])) &&
-                 std::all_of(c.begin(), c.end(), [](char ch) {
-                   return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || static_cast<unsigned char>(ch) >= 0x80;
-                 });
+                 c.find_first_of("()'+*/%<>=|\"[]") == std::string::npos &&
+                 !EqualsIgnoreCase(c, "true") && !EqualsIgnoreCase(c, "false") && !EqualsIgnoreCase(c, "null");
     if (!plain) out.result.columns[i] = StrCat("_col", i);
     // Athena prints timestamps with milliseconds: 2025-08-01 10:11:12.000.
     if (AsciiUpper(out.result.types[i]) == "TIMESTAMP") {
