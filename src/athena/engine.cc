@@ -40,25 +40,6 @@ Format TableFormat(const Json& t) {
   return Format::kUnsupported;
 }
 
-// Splits "a,b<c,d>,e" at top-level commas.
-std::vector<std::string> SplitTop(std::string_view s) {
-  std::vector<std::string> out;
-  int depth = 0;
-  std::string cur;
-  for (char c : s) {
-    if (c == '<' || c == '(') ++depth;
-    if (c == '>' || c == ')') --depth;
-    if (c == ',' && depth == 0) {
-      out.push_back(std::string(StripWhitespace(cur)));
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  if (!StripWhitespace(cur).empty()) out.push_back(std::string(StripWhitespace(cur)));
-  return out;
-}
-
 std::string Lit(const std::string& v) { return SqlQuote(v); }
 
 // date_parse/date_format take MySQL-style formats (%i minutes, %s seconds, %T time, ...)
@@ -215,55 +196,6 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::s
   std::string prefix = slash == std::string_view::npos ? "" : std::string(l.substr(slash + 1));
   if (bucket.empty()) return absl::InvalidArgumentError(StrCat("LOCATION '", location, "' names no bucket"));
   return std::make_pair(bucket, prefix);
-}
-
-absl::StatusOr<std::string> HiveToDuckType(const std::string& hive_in) {
-  std::string hive(StripWhitespace(AsciiLower(hive_in)));
-  static const std::pair<const char*, const char*> kSimple[] = {
-      {"string", "VARCHAR"}, {"varchar", "VARCHAR"}, {"char", "VARCHAR"}, {"tinyint", "TINYINT"},
-      {"smallint", "SMALLINT"}, {"int", "INTEGER"}, {"integer", "INTEGER"}, {"bigint", "BIGINT"},
-      {"float", "FLOAT"}, {"real", "FLOAT"}, {"double", "DOUBLE"}, {"boolean", "BOOLEAN"}, {"date", "DATE"},
-      {"timestamp", "TIMESTAMP"}, {"binary", "BLOB"}, {"decimal", "DECIMAL(10,0)"}};
-  for (const auto& [h, d] : kSimple) {
-    if (hive == h) return std::string(d);
-  }
-  auto open = hive.find_first_of("<(");
-  if (open == std::string::npos || (hive.back() != '>' && hive.back() != ')')) {
-    return absl::InvalidArgumentError(StrCat("Unknown type '", hive_in, "'"));
-  }
-  std::string head(StripWhitespace(hive.substr(0, open)));
-  std::string inner = hive.substr(open + 1, hive.size() - open - 2);
-  if (head == "decimal") {
-    auto parts = SplitTop(inner);
-    int p = 0, s = 0;
-    if (parts.empty() || parts.size() > 2 || !ParseNumber(parts[0], &p) || (parts.size() == 2 && !ParseNumber(parts[1], &s))) {
-      return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
-    }
-    return StrCat("DECIMAL(", p, ",", s, ")");
-  }
-  if (head == "varchar" || head == "char") return std::string("VARCHAR");
-  if (head == "array") {
-    ASSIGN_OR_RETURN(std::string e, HiveToDuckType(inner));
-    return e + "[]";
-  }
-  if (head == "map") {
-    auto parts = SplitTop(inner);
-    if (parts.size() != 2) return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
-    ASSIGN_OR_RETURN(std::string k, HiveToDuckType(parts[0]));
-    ASSIGN_OR_RETURN(std::string v, HiveToDuckType(parts[1]));
-    return StrCat("MAP(", k, ", ", v, ")");
-  }
-  if (head == "struct") {
-    std::vector<std::string> fields;
-    for (const auto& f : SplitTop(inner)) {
-      auto colon = f.find(':');
-      if (colon == std::string::npos) return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
-      ASSIGN_OR_RETURN(std::string t, HiveToDuckType(f.substr(colon + 1)));
-      fields.push_back(StrCat(QuoteIdent(StripWhitespace(f.substr(0, colon))), " ", t));
-    }
-    return StrCat("STRUCT(", Join(fields, ", "), ")");
-  }
-  return absl::InvalidArgumentError(StrCat("Unknown type '", hive_in, "'"));
 }
 
 std::string AthenaType(const std::string& duck) {

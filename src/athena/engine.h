@@ -8,6 +8,7 @@
 
 #include "glue/catalog.h"
 #include "s3/store.h"
+#include "sql/hive_types.h"
 #include "sql/sql.h"
 
 // Runs one Athena statement: Hive DDL against the Glue catalog, queries in DuckDB over
@@ -60,8 +61,6 @@ class Engine {
 
 // "s3://bucket/prefix/" -> bucket, prefix (without the leading '/'); error otherwise.
 absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::string& location);
-// Hive type text -> DuckDB type ("array<string>" -> "VARCHAR[]").
-absl::StatusOr<std::string> HiveToDuckType(const std::string& hive);
 // DuckDB type name -> Athena's result type name ("BIGINT" -> "bigint").
 std::string AthenaType(const std::string& duck);
 std::string QuoteIdent(std::string_view name);
@@ -72,8 +71,6 @@ absl::StatusOr<std::vector<std::pair<std::vector<std::string>, std::string>>> Pr
                                                                                                  ObjectStore& store);
 // The SQL of a Glue VIRTUAL_VIEW table (decoding Athena's "/* Presto View: ... */" form).
 std::string ViewSql(const Json& view);
-// DuckDB type name -> Hive type for the catalog ("BIGINT" -> "bigint", "VARCHAR" -> "string").
-std::string DuckToHiveType(const std::string& duck);
 // Maps a DuckDB error to Athena's wording ("TABLE_NOT_FOUND: ...").
 absl::Status AthenaError(const absl::Status& st, const std::string& db);
 // The Glue StorageDescriptor/format fields for a file format name (PARQUET, JSON, TEXTFILE).

@@ -70,24 +70,6 @@ void Walk(const std::string& dir, const std::string& rel, std::vector<std::strin
 
 }  // namespace
 
-std::string DuckToHiveType(const std::string& duck) {
-  std::string d = AsciiUpper(duck);
-  if (d == "VARCHAR") return "string";
-  if (d == "BIGINT" || d == "HUGEINT" || d == "UBIGINT" || d == "UINTEGER") return "bigint";
-  if (d == "INTEGER" || d == "USMALLINT") return "int";
-  if (d == "SMALLINT" || d == "UTINYINT") return "smallint";
-  if (d == "TINYINT") return "tinyint";
-  if (d == "DOUBLE") return "double";
-  if (d == "FLOAT") return "float";
-  if (d == "BOOLEAN") return "boolean";
-  if (d == "DATE") return "date";
-  if (d.starts_with("TIMESTAMP")) return "timestamp";
-  if (d.starts_with("DECIMAL")) return AsciiLower(d);
-  if (d == "BLOB") return "binary";
-  if (d.ends_with("[]")) return StrCat("array<", DuckToHiveType(d.substr(0, d.size() - 2)), ">");
-  return "string";
-}
-
 absl::StatusOr<Json> FormatDescriptor(const std::string& format_in, const std::string& field_delimiter) {
   std::string format = AsciiUpper(format_in);
   if (format == "PARQUET") {
