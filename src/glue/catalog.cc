@@ -40,7 +40,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) 
         "CREATE TABLE IF NOT EXISTS tables(db TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
         " PRIMARY KEY(db, name)) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS partitions(db TEXT NOT NULL, tbl TEXT NOT NULL, vals TEXT NOT NULL,"
-        " doc TEXT NOT NULL, PRIMARY KEY(db, tbl, vals)) WITHOUT ROWID;");
+        " doc TEXT NOT NULL, PRIMARY KEY(db, tbl, vals)) WITHOUT ROWID;"
+        "CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
+        " PRIMARY KEY(kind, name)) WITHOUT ROWID;");
   }));
   return c;
 }
@@ -71,6 +73,33 @@ absl::StatusOr<std::vector<Json>> Catalog::ReadAll(const std::string& sql, const
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::Status Catalog::PutDocument(const std::string& kind, const std::string& name, const Json& doc, bool create) {
+  return Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare(create ? "INSERT INTO documents(kind, name, doc) VALUES(?,?,?)"
+                                                : "INSERT OR REPLACE INTO documents(kind, name, doc) VALUES(?,?,?)"));
+    absl::Status st = s->Bind(1, kind).Bind(2, name).Bind(3, doc.dump()).Run();
+    if (absl::IsAlreadyExists(st)) return absl::AlreadyExistsError(StrCat(kind, " ", name, " already exists"));
+    return st;
+  });
+}
+
+absl::StatusOr<Json> Catalog::GetDocument(const std::string& kind, const std::string& name) {
+  return ReadOne("SELECT doc FROM documents WHERE kind=? AND name=?", {kind, name}, StrCat(kind, " ", name, " not found"));
+}
+
+absl::StatusOr<std::vector<Json>> Catalog::ListDocuments(const std::string& kind) {
+  return ReadAll("SELECT doc FROM documents WHERE kind=? ORDER BY name", {kind});
+}
+
+absl::Status Catalog::DeleteDocument(const std::string& kind, const std::string& name) {
+  return Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM documents WHERE kind=? AND name=?"));
+    RETURN_IF_ERROR(s->Bind(1, kind).Bind(2, name).Run());
+    if (sqlite3_changes(db.raw()) == 0) return NotFound(StrCat(kind, " ", name, " not found"));
+    return absl::OkStatus();
+  });
 }
 
 absl::Status Catalog::CreateDatabase(const Json& input) {

@@ -49,6 +49,12 @@ class Catalog {
                                const Json& partition_input);
   absl::Status DeletePartition(const std::string& db, const std::string& table, const Json& values);
 
+  // Other Glue resources kept as JSON documents by kind and name (crawlers, ...).
+  absl::Status PutDocument(const std::string& kind, const std::string& name, const Json& doc, bool create);
+  absl::StatusOr<Json> GetDocument(const std::string& kind, const std::string& name);
+  absl::StatusOr<std::vector<Json>> ListDocuments(const std::string& kind);
+  absl::Status DeleteDocument(const std::string& kind, const std::string& name);
+
   // Increments on every change: readers that derive state (Athena's views) compare it.
   uint64_t version() const { return version_.load(); }
 

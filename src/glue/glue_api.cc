@@ -38,6 +38,52 @@ Json Page(std::vector<Json> items, const Json& in, const char* name) {
   return out;
 }
 
+JsonReply CrawlerAction(Crawlers& crawlers, const std::string& action, const Json& in) {
+  std::string name = JsonString(in, "Name");
+  auto reply = [&](const absl::Status& st, const char* busy_code) {
+    if (absl::IsFailedPrecondition(st)) return JsonReply::Error(400, busy_code, std::string(st.message()));
+    return st.ok() ? Ok() : FromStatus(st);
+  };
+  if (action == "CreateCrawler") return reply(crawlers.Create(in), "InvalidInputException");
+  if (action == "GetCrawler") {
+    auto c = crawlers.Get(name);
+    return c.ok() ? Ok({{"Crawler", *c}}) : FromStatus(c.status());
+  }
+  if (action == "GetCrawlers") {
+    auto all = crawlers.List();
+    return all.ok() ? Ok(Page(std::move(*all), in, "Crawlers")) : FromStatus(all.status());
+  }
+  if (action == "ListCrawlers") {
+    auto all = crawlers.List();
+    if (!all.ok()) return FromStatus(all.status());
+    Json names = Json::array();
+    for (const auto& c : *all) names.push_back(c.value("Name", ""));
+    return Ok({{"CrawlerNames", names}});
+  }
+  if (action == "DeleteCrawler") return reply(crawlers.Delete(name), "CrawlerRunningException");
+  if (action == "StartCrawler") return reply(crawlers.Start(name), "CrawlerRunningException");
+  if (action == "StopCrawler") return reply(crawlers.StopCrawl(name), "CrawlerNotRunningException");
+  if (action == "GetCrawlerMetrics") {
+    Json list = Json::array();
+    std::vector<std::string> names;
+    for (const auto& n : in.value("CrawlerNameList", Json::array())) {
+      if (n.is_string()) names.push_back(n.get<std::string>());
+    }
+    if (names.empty()) {
+      auto all = crawlers.List();
+      if (!all.ok()) return FromStatus(all.status());
+      for (const auto& c : *all) names.push_back(c.value("Name", ""));
+    }
+    for (const auto& n : names) {
+      auto m = crawlers.Metrics(n);
+      if (!m.ok()) return FromStatus(m.status());
+      list.push_back(*m);
+    }
+    return Ok({{"CrawlerMetricsList", list}});
+  }
+  return JsonReply::Error(400, "InvalidAction", StrCat("Sluice does not implement Glue ", action, " yet."));
+}
+
 JsonReply Dispatch(Catalog& c, const std::string& action, const Json& in) {
   std::string db = JsonString(in, "DatabaseName");
   std::string table = JsonString(in, "TableName");
@@ -160,11 +206,12 @@ JsonReply Dispatch(Catalog& c, const std::string& action, const Json& in) {
 
 }  // namespace
 
-ServiceRoute MakeGlueService(Catalog& catalog) {
+ServiceRoute MakeGlueService(Catalog& catalog, Crawlers& crawlers) {
   JsonServiceSpec spec;
   spec.signing_name = "glue";
   spec.target_prefix = "AWSGlue";
-  spec.dispatch = [&catalog](const std::string& action, const Json& in, const HttpRequest&) {
+  spec.dispatch = [&catalog, &crawlers](const std::string& action, const Json& in, const HttpRequest&) {
+    if (action.find("Crawler") != std::string::npos) return CrawlerAction(crawlers, action, in);
     return Dispatch(catalog, action, in);
   };
   return MakeJsonService(std::move(spec));

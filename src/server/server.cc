@@ -30,12 +30,13 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(config_, LoadOrCreateConfig(o.data_dir));
     ASSIGN_OR_RETURN(s3_, ObjectStore::Open(o.data_dir + "/s3"));
     ASSIGN_OR_RETURN(catalog_, Catalog::Open(o.data_dir + "/glue/catalog.db"));
-    router_.AddService(MakeS3Service(*s3_));
-    router_.AddService(MakeGlueService(*catalog_));
     DatabaseOptions engine;
     engine.memory_limit = config_.duckdb_memory_limit;
     engine.threads = config_.duckdb_threads;
     ASSIGN_OR_RETURN(duckdb_, Database::Open(engine));
+    crawlers_ = std::make_unique<Crawlers>(*catalog_, *s3_, *duckdb_);
+    router_.AddService(MakeS3Service(*s3_));
+    router_.AddService(MakeGlueService(*catalog_, *crawlers_));
     athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
     RETURN_IF_ERROR(athena_->Init());
     if (auto st = s3_->CreateBucket("sluice-athena-results", config_.region);
@@ -65,6 +66,8 @@ class ServerImpl final : public Server {
     http_.reset();
     if (athena_) athena_->Stop();
     athena_.reset();
+    if (crawlers_) crawlers_->Stop();
+    crawlers_.reset();
     duckdb_.reset();
     catalog_.reset();
     s3_.reset();
@@ -78,6 +81,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<Database> duckdb_;  // the one DuckDB instance every SQL engine shares
   std::unique_ptr<AthenaService> athena_;
+  std::unique_ptr<Crawlers> crawlers_;
   Router router_;
   std::unique_ptr<HttpServer> http_;
 };
