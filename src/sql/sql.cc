@@ -48,9 +48,11 @@ absl::StatusOr<std::unique_ptr<Connection>> Database::Connect() {
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 
-absl::StatusOr<QueryResult> Connection::Query(const std::string& sql) {
-  duckdb_result r;
-  if (duckdb_query(impl_->con, sql.c_str(), &r) != DuckDBSuccess) {
+namespace {
+
+// Turns a duckdb_result (success or failure) into a QueryResult or a Status; destroys it.
+absl::StatusOr<QueryResult> Materialize(duckdb_state state, duckdb_result& r) {
+  if (state != DuckDBSuccess) {
     const char* e = duckdb_result_error(&r);
     std::string msg = e ? e : "unknown error";
     duckdb_destroy_result(&r);
@@ -105,6 +107,98 @@ absl::StatusOr<QueryResult> Connection::Query(const std::string& sql) {
   }
   duckdb_destroy_result(&r);
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<QueryResult> Connection::Query(const std::string& sql) {
+  duckdb_result r;
+  duckdb_state state = duckdb_query(impl_->con, sql.c_str(), &r);
+  return Materialize(state, r);
+}
+
+struct PreparedStatement::Impl {
+  duckdb_prepared_statement stmt = nullptr;
+  ~Impl() { duckdb_destroy_prepare(&stmt); }
+};
+PreparedStatement::PreparedStatement(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PreparedStatement::~PreparedStatement() = default;
+
+absl::StatusOr<std::unique_ptr<PreparedStatement>> Connection::Prepare(const std::string& sql) {
+  auto impl = std::make_unique<PreparedStatement::Impl>();
+  if (duckdb_prepare(impl_->con, sql.c_str(), &impl->stmt) != DuckDBSuccess) {
+    const char* e = duckdb_prepare_error(impl->stmt);
+    return absl::InvalidArgumentError(e ? e : "cannot prepare the statement");
+  }
+  return std::unique_ptr<PreparedStatement>(new PreparedStatement(std::move(impl)));
+}
+
+absl::StatusOr<QueryResult> PreparedStatement::Execute(const std::vector<SqlValue>& params) {
+  duckdb_clear_bindings(impl_->stmt);
+  if (params.size() != duckdb_nparams(impl_->stmt)) {
+    return absl::InvalidArgumentError(StrCat("the statement takes ", duckdb_nparams(impl_->stmt), " parameters, not ",
+                                             params.size()));
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    idx_t at = i + 1;
+    const SqlValue& v = params[i];
+    duckdb_state st = v.kind == SqlValue::Kind::kNull   ? duckdb_bind_null(impl_->stmt, at)
+                      : v.kind == SqlValue::Kind::kInt  ? duckdb_bind_int64(impl_->stmt, at, v.i)
+                      : v.kind == SqlValue::Kind::kDouble ? duckdb_bind_double(impl_->stmt, at, v.d)
+                                                          : duckdb_bind_varchar_length(impl_->stmt, at, v.text.data(), v.text.size());
+    if (st != DuckDBSuccess) return absl::InvalidArgumentError(StrCat("cannot bind parameter ", at));
+  }
+  duckdb_result r;
+  duckdb_state state = duckdb_execute_prepared(impl_->stmt, &r);
+  return Materialize(state, r);
+}
+
+struct Appender::Impl {
+  duckdb_appender appender = nullptr;
+  ~Impl() { duckdb_appender_destroy(&appender); }
+};
+Appender::Appender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Appender::~Appender() = default;
+
+absl::StatusOr<std::unique_ptr<Appender>> Connection::CreateAppender(const std::string& schema, const std::string& table) {
+  auto impl = std::make_unique<Appender::Impl>();
+  if (duckdb_appender_create(impl_->con, schema.empty() ? nullptr : schema.c_str(), table.c_str(), &impl->appender) !=
+      DuckDBSuccess) {
+    const char* e = impl->appender ? duckdb_appender_error(impl->appender) : nullptr;
+    return absl::InvalidArgumentError(StrCat("cannot append to ", table, ": ", e ? e : "unknown error"));
+  }
+  return std::unique_ptr<Appender>(new Appender(std::move(impl)));
+}
+
+absl::Status Appender::AppendRow(const std::vector<SqlValue>& row) {
+  // A partial row would poison the appender (and lose every row not yet flushed).
+  idx_t columns = duckdb_appender_column_count(impl_->appender);
+  if (row.size() != columns) {
+    return absl::InvalidArgumentError(StrCat("the row has ", row.size(), " values; the table has ", columns, " columns"));
+  }
+  for (const SqlValue& v : row) {
+    duckdb_state st = v.kind == SqlValue::Kind::kNull     ? duckdb_append_null(impl_->appender)
+                      : v.kind == SqlValue::Kind::kInt    ? duckdb_append_int64(impl_->appender, v.i)
+                      : v.kind == SqlValue::Kind::kDouble ? duckdb_append_double(impl_->appender, v.d)
+                                                          : duckdb_append_varchar_length(impl_->appender, v.text.data(), v.text.size());
+    if (st != DuckDBSuccess) {
+      const char* e = duckdb_appender_error(impl_->appender);
+      return absl::InvalidArgumentError(e ? e : "append failed");
+    }
+  }
+  if (duckdb_appender_end_row(impl_->appender) != DuckDBSuccess) {
+    const char* e = duckdb_appender_error(impl_->appender);
+    return absl::InvalidArgumentError(e ? e : "the row does not match the table");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Appender::Flush() {
+  if (duckdb_appender_flush(impl_->appender) != DuckDBSuccess) {
+    const char* e = duckdb_appender_error(impl_->appender);
+    return absl::InvalidArgumentError(e ? e : "flush failed");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Connection::Execute(const std::string& sql) { return Query(sql).status(); }

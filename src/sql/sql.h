@@ -29,6 +29,8 @@ struct QueryResult {
 };
 
 class Connection;
+class PreparedStatement;
+class Appender;
 
 class Database {
  public:
@@ -49,11 +51,55 @@ class Connection {
   absl::Status Execute(const std::string& sql);
   // Cancels the query running on this connection (thread-safe).
   void Interrupt();
+  // One statement with $1/? parameters, bound and run any number of times.
+  absl::StatusOr<std::unique_ptr<PreparedStatement>> Prepare(const std::string& sql);
+  // Fast row appends into an existing table ("" schema: the default).
+  absl::StatusOr<std::unique_ptr<Appender>> CreateAppender(const std::string& schema, const std::string& table);
 
  private:
   friend class Database;
   struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A value for a parameter or an appended column.
+struct SqlValue {
+  enum class Kind { kNull, kInt, kDouble, kText } kind = Kind::kNull;
+  int64_t i = 0;
+  double d = 0;
+  std::string text;
+  static SqlValue Null() { return {}; }
+  static SqlValue Int(int64_t v) { return {Kind::kInt, v, 0, {}}; }
+  static SqlValue Double(double v) { return {Kind::kDouble, 0, v, {}}; }
+  static SqlValue Text(std::string v) { return {Kind::kText, 0, 0, std::move(v)}; }
+};
+
+// Created by Connection::Prepare; used on the connection's thread; must not outlive it.
+class PreparedStatement {
+ public:
+  ~PreparedStatement();
+  // Binds `params` to $1.. in order and runs the statement.
+  absl::StatusOr<QueryResult> Execute(const std::vector<SqlValue>& params);
+
+ private:
+  friend class Connection;
+  struct Impl;
+  explicit PreparedStatement(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Created by Connection::CreateAppender; rows become visible at Flush() or destruction.
+class Appender {
+ public:
+  ~Appender();
+  absl::Status AppendRow(const std::vector<SqlValue>& row);
+  absl::Status Flush();
+
+ private:
+  friend class Connection;
+  struct Impl;
+  explicit Appender(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

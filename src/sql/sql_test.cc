@@ -32,5 +32,37 @@ TEST(SqlTest, ErrorsAreStatusesAndTheConnectionStaysUsable) {
   EXPECT_EQ(SqlQuote("a'b"), "'a''b'");
 }
 
+TEST(SqlTest, PreparedStatementsBindEveryKindAndCheckCounts) {
+  auto db = Database::Open({});
+  auto con = (*db)->Connect();
+  auto stmt = (*con)->Prepare("SELECT $1::BIGINT + 1 AS i, $2 || '!' AS s, $3::DOUBLE * 2 AS d, $4::VARCHAR IS NULL AS n");
+  ASSERT_TRUE(stmt.ok()) << stmt.status();
+  auto r = (*stmt)->Execute({SqlValue::Int(41), SqlValue::Text("it's"), SqlValue::Double(1.25), SqlValue::Null()});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows[0][0], "42");
+  EXPECT_EQ(r->rows[0][1], "it's!");
+  EXPECT_EQ(r->rows[0][2], "2.5");
+  EXPECT_EQ(r->rows[0][3], "true");
+  EXPECT_FALSE((*stmt)->Execute({SqlValue::Int(1)}).ok());
+  EXPECT_FALSE((*con)->Prepare("SELEC 1").ok());
+}
+
+TEST(SqlTest, AppenderAddsRowsAndRejectsBadOnes) {
+  auto db = Database::Open({});
+  auto con = (*db)->Connect();
+  ASSERT_TRUE((*con)->Execute("CREATE TABLE t (id BIGINT, name VARCHAR)").ok());
+  {
+    auto app = (*con)->CreateAppender("", "t");
+    ASSERT_TRUE(app.ok()) << app.status();
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE((*app)->AppendRow({SqlValue::Int(i), SqlValue::Text("n")}).ok());
+    EXPECT_FALSE((*app)->AppendRow({SqlValue::Int(1)}).ok());
+  }
+  auto r = (*con)->Query("SELECT count(*), sum(id) FROM t");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows[0][0], "1000");
+  EXPECT_EQ(r->rows[0][1], "499500");
+  EXPECT_FALSE((*con)->CreateAppender("", "missing").ok());
+}
+
 }  // namespace
 }  // namespace sluice
