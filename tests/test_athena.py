@@ -501,8 +501,6 @@ def make_events_table(athena, s3, bucket, db, table="events"):
     run_query(athena, f"MSCK REPAIR TABLE {table}", db, bucket)
 
 
-@pytest.mark.xfail(strict=True, reason="Sluice matches JSON keys to columns case-sensitively; the OpenX "
-                   "SerDe ignores case. Known gap (see athena/README.md).")
 def test_json_serde_details(athena, s3, bucket, db):
     """Keys match columns case-insensitively, missing keys are NULL, unknown keys are ignored,
     nested structs and arrays work, .gz files are decompressed, _ and . files are skipped."""

@@ -343,7 +343,9 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
       for (const auto& [c, t] : cols) columns.push_back(StrCat(SqlQuote(c), ": ", SqlQuote(t)));
       std::string columns_struct = "{" + Join(columns, ", ") + "}";
       if (format == Format::kJson) {
-        reader = StrCat("read_json(", file_list, ", format='newline_delimited', columns=", columns_struct, ")");
+        // The OpenX/Hive JSON SerDes match keys to columns ignoring case: each record is read
+        // as a JSON object and each column takes the first key equal to its name in any case.
+        reader = StrCat("read_json_objects(", file_list, ", format='newline_delimited') AS r");
       } else {
         bool open_csv = AsciiLower(Prop(sd.value("SerdeInfo", Json::object()), "SerializationLibrary")).find("opencsv") != std::string::npos;
         std::string delim = open_csv ? Prop(serde_params, "separatorChar") : Prop(serde_params, "field.delim");
@@ -357,7 +359,19 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
                         ", escape=", SqlQuote(quote), ", header=false, skip=", skip, ", columns=", columns_struct,
                         nullstr.empty() && !open_csv ? ", nullstr='\\N'" : StrCat(", nullstr=", SqlQuote(nullstr)), ")");
       }
-      for (const auto& [c, t] : cols) select.push_back(QuoteIdent(c));
+      for (const auto& [c, t] : cols) {
+        if (format != Format::kJson) {
+          select.push_back(QuoteIdent(c));
+          continue;
+        }
+        std::string key = StrCat("coalesce(list_filter(json_keys(r.json), k -> lower(k) = ", SqlQuote(c), ")[1], ",
+                                 SqlQuote(c), ")");
+        std::string path = StrCat("'$.\"' || replace(", key, ", '\"', '\\\"') || '\"'");
+        bool nested = t.find('(') != std::string::npos || t.ends_with("[]");
+        select.push_back(nested && !t.starts_with("DECIMAL")
+                             ? StrCat("TRY_CAST(json_extract(r.json, ", path, ") AS ", t, ") AS ", QuoteIdent(c))
+                             : StrCat("TRY_CAST(json_extract_string(r.json, ", path, ") AS ", t, ") AS ", QuoteIdent(c)));
+      }
     }
     for (size_t i = 0; i < keys.size(); ++i) {
       const std::string& v = i < values.size() ? values[i] : "";
