@@ -176,15 +176,7 @@ struct LakeFile {
 
 }  // namespace
 
-std::string QuoteIdent(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
+std::string QuoteIdent(std::string_view name) { return SqlQuoteIdent(name); }
 
 absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::string& location) {
   std::string_view l = location;

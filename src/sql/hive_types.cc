@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "base/strings.h"
+#include "sql/sql.h"
 
 namespace sluice {
 namespace {
@@ -24,15 +25,6 @@ std::vector<std::string> SplitTop(std::string_view s) {
   }
   if (!StripWhitespace(cur).empty()) out.push_back(std::string(StripWhitespace(cur)));
   return out;
-}
-
-std::string QuoteName(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -79,7 +71,7 @@ absl::StatusOr<std::string> HiveToDuckType(const std::string& hive_in) {
       auto colon = f.find(':');
       if (colon == std::string::npos) return absl::InvalidArgumentError(StrCat("Invalid type '", hive_in, "'"));
       ASSIGN_OR_RETURN(std::string t, HiveToDuckType(f.substr(colon + 1)));
-      fields.push_back(StrCat(QuoteName(StripWhitespace(f.substr(0, colon))), " ", t));
+      fields.push_back(StrCat(SqlQuoteIdent(StripWhitespace(f.substr(0, colon))), " ", t));
     }
     return StrCat("STRUCT(", Join(fields, ", "), ")");
   }

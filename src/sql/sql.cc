@@ -205,14 +205,21 @@ absl::Status Connection::Execute(const std::string& sql) { return Query(sql).sta
 
 void Connection::Interrupt() { duckdb_interrupt(impl_->con); }
 
-std::string SqlQuote(std::string_view text) {
-  std::string out = "'";
+namespace {
+
+std::string Quoted(std::string_view text, char quote) {
+  std::string out(1, quote);
   for (char c : text) {
-    if (c == '\'') out.push_back('\'');
+    if (c == quote) out.push_back(quote);
     out.push_back(c);
   }
-  out.push_back('\'');
+  out.push_back(quote);
   return out;
 }
+
+}  // namespace
+
+std::string SqlQuote(std::string_view text) { return Quoted(text, '\''); }
+std::string SqlQuoteIdent(std::string_view name) { return Quoted(name, '"'); }
 
 }  // namespace sluice

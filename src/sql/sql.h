@@ -105,5 +105,7 @@ class Appender {
 
 // 'text' as a SQL string literal, quotes doubled.
 std::string SqlQuote(std::string_view text);
+// "name" as a SQL identifier, double quotes doubled.
+std::string SqlQuoteIdent(std::string_view name);
 
 }  // namespace sluice
