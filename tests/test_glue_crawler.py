@@ -82,3 +82,18 @@ def test_crawler_errors(glue, db):  # noqa: F811
     assert code(e) == "InvalidInputException"
     assert f"{db}_e" in glue.list_crawlers()["CrawlerNames"]
     glue.delete_crawler(Name=f"{db}_e")
+
+
+def test_delete_behavior(glue, s3, bucket, db):  # noqa: F811
+    put_ndjson(s3, bucket, "gone/a/x.json", [{"id": 1}])
+    put_ndjson(s3, bucket, "gone/b/x.json", [{"id": 1}])
+    glue.create_crawler(Name=f"{db}_d", Role="r", DatabaseName=db,
+                        Targets={"S3Targets": [{"Path": f"s3://{bucket}/gone/"}]},
+                        SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE",
+                                            "DeleteBehavior": "DELETE_FROM_DATABASE"})
+    crawl(glue, f"{db}_d")
+    assert {t["Name"] for t in glue.get_tables(DatabaseName=db)["TableList"]} == {"a", "b"}
+    s3.delete_object(Bucket=bucket, Key="gone/b/x.json")
+    crawl(glue, f"{db}_d")
+    assert {t["Name"] for t in glue.get_tables(DatabaseName=db)["TableList"]} == {"a"}
+    assert glue.get_crawler_metrics(CrawlerNameList=[f"{db}_d"])["CrawlerMetricsList"][0]["TablesDeleted"] == 1

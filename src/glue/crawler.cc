@@ -152,6 +152,7 @@ void Crawlers::Crawl(std::string name, Json crawler) {
     st = CrawlTarget(crawler, t.value("Path", ""), &metrics, &stop);
     if (!st.ok()) break;
   }
+  if (st.ok() && !stop) st = HandleDeleted(crawler, &metrics);
   std::lock_guard lock(mu_);
   Run& run = runs_[name];
   metrics["LastRuntimeSeconds"] = absl::ToDoubleSeconds(absl::Now() - started);
@@ -161,6 +162,44 @@ void Crawlers::Crawl(std::string name, Json crawler) {
                     {"LogGroup", "/aws-glue/crawlers"}, {"LogStream", name}, {"MessagePrefix", name}};
   if (!st.ok()) run.last_crawl["ErrorMessage"] = std::string(st.message());
   run.state = "READY";
+}
+
+// Tables this crawler made whose data is gone: SchemaChangePolicy.DeleteBehavior decides.
+absl::Status Crawlers::HandleDeleted(const Json& crawler, Json* metrics) {
+  std::string behavior = crawler.value("SchemaChangePolicy", Json::object()).value("DeleteBehavior", "DEPRECATE_IN_DATABASE");
+  if (behavior == "LOG") return absl::OkStatus();
+  std::string db = crawler.value("DatabaseName", "");
+  ASSIGN_OR_RETURN(auto tables, catalog_.GetTables(db));
+  for (auto& t : tables) {
+    if (t.value("Parameters", Json::object()).value("UPDATED_BY_CRAWLER", "") != crawler.value("Name", "")) continue;
+    std::string location = t["StorageDescriptor"].value("Location", "");
+    std::string_view loc = location;
+    ConsumePrefix(&loc, "s3://");
+    std::string bucket(loc.substr(0, loc.find('/')));
+    ListRequest req;
+    req.prefix = loc.find('/') == std::string_view::npos ? "" : std::string(loc.substr(loc.find('/') + 1));
+    bool has_data = false;
+    for (;;) {
+      auto page = store_.List(bucket, req);
+      if (!page.ok()) break;
+      for (const auto& o : page->objects) {
+        if (!Ignored(o.key) && FormatOf(o.key) != Format::kNone) has_data = true;
+      }
+      if (has_data || !page->truncated) break;
+      req.after = page->last;
+    }
+    if (has_data) continue;
+    std::string name = t.value("Name", "");
+    if (behavior == "DELETE_FROM_DATABASE") {
+      RETURN_IF_ERROR(catalog_.DeleteTable(db, name));
+    } else {
+      if (t["Parameters"].contains("DEPRECATED_BY_CRAWLER")) continue;
+      t["Parameters"]["DEPRECATED_BY_CRAWLER"] = "1";
+      RETURN_IF_ERROR(catalog_.UpdateTable(db, t));
+    }
+    (*metrics)["TablesDeleted"] = (*metrics)["TablesDeleted"].get<int>() + 1;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Crawlers::CrawlTarget(const Json& crawler, const std::string& path, Json* metrics, bool* stop) {

@@ -43,6 +43,7 @@ class Crawlers {
   };
   void Crawl(std::string name, Json crawler);
   absl::Status CrawlTarget(const Json& crawler, const std::string& path, Json* metrics, bool* stop);
+  absl::Status HandleDeleted(const Json& crawler, Json* metrics);
   absl::Status CrawlTable(const Json& crawler, const std::string& bucket, const std::string& prefix,
                           const std::string& name, Json* metrics);
 
