@@ -16,7 +16,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
+# Builds only the binary (the test suites come with `make test`).
+run: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice
 	$(BUILD_DIR)/src/cmd/sluice server --data-dir $(DATA_DIR) --port $(PORT)
 
 unit: build
