@@ -44,13 +44,13 @@ bool IsPartitionFolder(std::string_view segment) {
 Crawlers::~Crawlers() { Stop(); }
 
 void Crawlers::Stop() {
-  std::vector<std::thread> threads;
+  std::map<std::string, std::thread> threads;
   {
     std::lock_guard lock(mu_);
     for (auto& [name, run] : runs_) run.stop = true;
     threads.swap(threads_);
   }
-  for (auto& t : threads) t.join();
+  for (auto& [name, t] : threads) t.join();
 }
 
 absl::Status Crawlers::Create(const Json& in) {
@@ -110,7 +110,9 @@ absl::Status Crawlers::Start(const std::string& name) {
   if (run.state != "READY") return absl::FailedPreconditionError(StrCat("Crawler with name ", name, " has already started"));
   run.state = "RUNNING";
   run.stop = false;
-  threads_.emplace_back([this, name, doc] { Crawl(name, doc); });
+  // The previous run has finished (the state was READY): reap its thread.
+  if (auto it = threads_.find(name); it != threads_.end() && it->second.joinable()) it->second.join();
+  threads_[name] = std::thread([this, name, doc] { Crawl(name, doc); });
   return absl::OkStatus();
 }
 

@@ -52,7 +52,7 @@ class Crawlers {
   Database& db_;
   std::mutex mu_;
   std::map<std::string, Run> runs_;
-  std::vector<std::thread> threads_;
+  std::map<std::string, std::thread> threads_;  // the latest run of each crawler
 };
 
 }  // namespace sluice
