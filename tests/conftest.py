@@ -175,3 +175,13 @@ class AwsCli:
 @pytest.fixture(scope="session")
 def aws(server, tmp_root):
     return AwsCli(server.endpoint, tmp_root / "aws-home")
+
+
+@pytest.fixture
+def db(glue):
+    """A fresh Glue database (Athena's and the catalog tests' working database)."""
+    from sluice_helpers import drop_database, unique_name
+    name = unique_name("db")
+    glue.create_database(DatabaseInput={"Name": name})
+    yield name
+    drop_database(glue, name)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import botocore.auth
+import botocore.exceptions
 import botocore.credentials
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -420,3 +421,10 @@ def curl(*args, timeout=60):
     body, _, code = out.stdout.rpartition(b"\n")
     return int(code), body
 
+
+def drop_database(glue, name):
+    """Deletes a Glue database if it is there (test clean-up)."""
+    try:
+        glue.delete_database(Name=name)
+    except botocore.exceptions.ClientError:
+        pass

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice_helpers import client_error, make_client, make_s3, unique_name
+from sluice_helpers import drop_database, client_error, make_client, make_s3, unique_name
 
 REPO = Path(__file__).resolve().parent.parent
 FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -94,21 +94,6 @@ def flat(rows):
             if v is not None:
                 out.extend(x.strip() for x in v.split("\t"))
     return [x for x in out if x]
-
-
-def drop_database(glue, name):
-    try:
-        glue.delete_database(Name=name)
-    except ClientError:
-        pass
-
-
-@pytest.fixture
-def db(glue):
-    name = unique_name("adb")
-    glue.create_database(DatabaseInput={"Name": name})
-    yield name
-    drop_database(glue, name)
 
 
 def put_ndjson(s3, bucket, key, records):

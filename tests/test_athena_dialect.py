@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from test_athena import db, put_ndjson, run_query  # noqa: F401  (db is a fixture)
+from test_athena import put_ndjson, run_query
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from test_athena import db, put_ndjson, run_query  # noqa: F401  (db is a fixture)
+from test_athena import put_ndjson, run_query
 
 
-def test_partition_projection_reads_only_projected_partitions(athena, s3, bucket, db):  # noqa: F811
+def test_partition_projection_reads_only_projected_partitions(athena, s3, bucket, db):
     for region in ("us", "eu"):
         for day in ("2025/08/01", "2025/08/02", "2024/01/01"):
             put_ndjson(s3, bucket, f"proj/{region}/{day}/x.json", [{"v": 1}, {"v": 2}])
@@ -27,7 +27,7 @@ def test_partition_projection_reads_only_projected_partitions(athena, s3, bucket
     assert rows == [["_col0"], ["4"]]
 
 
-def test_prepared_statements_and_execution_parameters(athena, s3, bucket, db):  # noqa: F811
+def test_prepared_statements_and_execution_parameters(athena, s3, bucket, db):
     put_ndjson(s3, bucket, "ev/a.json", [{"action": "click", "amount": 1.0}, {"action": "click", "amount": 5.0},
                                          {"action": "view", "amount": 9.0}])
     run_query(athena, (
@@ -49,7 +49,7 @@ def test_prepared_statements_and_execution_parameters(athena, s3, bucket, db):  
     run_query(athena, "EXECUTE by_action USING 'click', 2", db, bucket, expect="FAILED")
 
 
-def test_sluice_sql_command(server, sluice_bin, athena, s3, bucket, db):  # noqa: F811
+def test_sluice_sql_command(server, sluice_bin, athena, s3, bucket, db):
     put_ndjson(s3, bucket, "cli/a.json", [{"k": "a", "n": 1}, {"k": "b", "n": None}])
     run_query(athena, (f"CREATE EXTERNAL TABLE cli (k string, n int) ROW FORMAT SERDE "
                        f"'org.openx.data.jsonserde.JsonSerDe' LOCATION 's3://{bucket}/cli/'"), db, bucket)

@@ -5,7 +5,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice_helpers import client_error, make_client, unique_name
+from sluice_helpers import drop_database, client_error, make_client, unique_name
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
@@ -54,21 +54,6 @@ def partition_input(values, location):
 
 def error_code(excinfo):
     return client_error(excinfo)[0]
-
-
-def drop_database(glue, name):
-    try:
-        glue.delete_database(Name=name)
-    except ClientError:
-        pass
-
-
-@pytest.fixture
-def db(glue):
-    name = unique_name("gdb")
-    glue.create_database(DatabaseInput={"Name": name})
-    yield name
-    drop_database(glue, name)
 
 
 def all_partitions(glue, db, table, **kw):

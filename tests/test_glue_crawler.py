@@ -4,7 +4,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from test_athena import db, put_ndjson, run_query  # noqa: F401  (db is a fixture)
+from test_athena import put_ndjson, run_query
 
 
 def crawl(glue, name, timeout=60):
@@ -22,7 +22,7 @@ def code(err):
     return err.value.response["Error"]["Code"]
 
 
-def test_crawler_on_the_seed_layout_yields_the_events_table(glue, athena, s3, bucket, db):  # noqa: F811
+def test_crawler_on_the_seed_layout_yields_the_events_table(glue, athena, s3, bucket, db):
     days = {"2025-08-01": [("u1", "click", 1.5), ("u2", "view", 2.0)], "2025-08-02": [("u3", "buy", 10.0)]}
     for day, rows in days.items():
         put_ndjson(s3, bucket, f"curated/events/event_date={day}/part-0.json",
@@ -46,7 +46,7 @@ def test_crawler_on_the_seed_layout_yields_the_events_table(glue, athena, s3, bu
     assert rows == [["event_date", "n"], ["2025-08-01", "2"], ["2025-08-02", "1"]]
 
 
-def test_schema_change_policy(glue, s3, bucket, db):  # noqa: F811
+def test_schema_change_policy(glue, s3, bucket, db):
     put_ndjson(s3, bucket, "raw/orders/a.json", [{"id": 1}])
     name = f"{db}_log"
     glue.create_crawler(Name=name, Role="r", DatabaseName=db, TablePrefix="raw_",
@@ -66,7 +66,7 @@ def test_schema_change_policy(glue, s3, bucket, db):  # noqa: F811
     assert cols() == ["id", "total"]  # UPDATE_IN_DATABASE (the default)
 
 
-def test_crawler_errors(glue, db):  # noqa: F811
+def test_crawler_errors(glue, db):
     with pytest.raises(ClientError) as e:
         glue.get_crawler(Name="no-such-crawler")
     assert code(e) == "EntityNotFoundException"
@@ -84,7 +84,7 @@ def test_crawler_errors(glue, db):  # noqa: F811
     glue.delete_crawler(Name=f"{db}_e")
 
 
-def test_delete_behavior(glue, s3, bucket, db):  # noqa: F811
+def test_delete_behavior(glue, s3, bucket, db):
     put_ndjson(s3, bucket, "gone/a/x.json", [{"id": 1}])
     put_ndjson(s3, bucket, "gone/b/x.json", [{"id": 1}])
     glue.create_crawler(Name=f"{db}_d", Role="r", DatabaseName=db,
