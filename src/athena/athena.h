@@ -54,8 +54,6 @@ class AthenaService {
                                                          QueryExecution* info);
   std::vector<std::string> List(const std::string& workgroup);
   absl::Status Cancel(const std::string& id);
-  // Waits until the execution is no longer QUEUED or RUNNING (for `sluice sql`), up to `timeout`.
-  std::optional<QueryExecution> Wait(const std::string& id, absl::Duration timeout);
 
  private:
   void Loop();
@@ -72,7 +70,7 @@ class AthenaService {
   athena::Engine engine_;
   std::unique_ptr<SqliteGroupWriter> history_;
   std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
+  std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<QueryExecution>> executions_;
   std::vector<std::string> order_;  // ids, oldest first
   std::deque<std::shared_ptr<QueryExecution>> queue_;

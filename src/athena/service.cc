@@ -263,7 +263,6 @@ void AthenaService::Loop() {
       std::lock_guard lock(mu_);
       q->state = "FAILED";
       q->state_change_reason = StrCat("The query engine is unavailable: ", con.status().message());
-      done_cv_.notify_all();
       continue;
     }
     absl::Time started = absl::Now();
@@ -300,7 +299,6 @@ void AthenaService::Loop() {
     q->rows_loaded = true;
     QueryExecution snapshot = *q;
     snapshot.result = QueryResult{};
-    done_cv_.notify_all();
     lock.unlock();
     (void)Persist(snapshot);
   }
@@ -346,8 +344,10 @@ std::optional<QueryExecution> AthenaService::Get(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = executions_.find(id);
   if (it == executions_.end()) return std::nullopt;
-  QueryExecution copy = *it->second;
-  copy.result.rows.clear();
+  QueryExecution& q = *it->second;
+  QueryResult rows = std::move(q.result);
+  QueryExecution copy = q;
+  q.result = std::move(rows);
   copy.running = nullptr;
   return copy;
 }
@@ -362,8 +362,10 @@ absl::StatusOr<std::pair<QueryResult, size_t>> AthenaService::Results(const std:
   if (q.state != "SUCCEEDED") {
     return absl::FailedPreconditionError(StrCat("Query has not yet finished. Current state: ", q.state));
   }
+  // Copy the execution but not its rows (moved aside and back: no copy of the results).
+  QueryResult rows = std::move(q.result);
   *info = q;
-  info->result.rows.clear();
+  q.result = std::move(rows);
   info->running = nullptr;
   QueryResult page;
   page.columns = q.result.columns;
@@ -391,7 +393,6 @@ absl::Status AthenaService::Cancel(const std::string& id) {
     q.state_change_reason = "Query cancelled by user";
     if (q.running) q.running->Interrupt();
     q.completed = absl::Now();
-    done_cv_.notify_all();
     QueryExecution snapshot = q;
     snapshot.result = QueryResult{};
     lock.unlock();
@@ -400,16 +401,5 @@ absl::Status AthenaService::Cancel(const std::string& id) {
   return absl::OkStatus();
 }
 
-std::optional<QueryExecution> AthenaService::Wait(const std::string& id, absl::Duration timeout) {
-  std::unique_lock lock(mu_);
-  auto it = executions_.find(id);
-  if (it == executions_.end()) return std::nullopt;
-  auto q = it->second;
-  done_cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
-                    [&] { return q->state != "QUEUED" && q->state != "RUNNING"; });
-  QueryExecution copy = *q;
-  copy.running = nullptr;
-  return copy;
-}
 
 }  // namespace sluice
