@@ -1,9 +1,6 @@
 #include "http/aws_chunked.h"
 
 #include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
 
 namespace sluice {
 namespace {

@@ -1,8 +1,6 @@
 #include "http/message.h"
 
 #include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
 
 namespace sluice {
 namespace {
@@ -52,6 +50,15 @@ void HttpResponse::SetHeader(std::string_view name, std::string value) {
 }
 const std::string* HttpResponse::Header(std::string_view name) const {
   return Find(headers, name, true);
+}
+
+std::string VirtualHostBucket(const HttpRequest& req) {
+  std::string host = AsciiLower(req.HeaderOr("host"));
+  std::string_view h = std::string_view(host).substr(0, host.find(':'));
+  if (h.size() <= 10 || !h.ends_with(".localhost")) return "";
+  h.remove_suffix(10);
+  if (h.ends_with(".s3")) h.remove_suffix(3);
+  return std::string(h);
 }
 
 std::string UriEncode(std::string_view s, bool keep_slash) {

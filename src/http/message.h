@@ -52,6 +52,11 @@ struct HttpResponse {
   uint64_t BodyLength() const { return file.valid() ? file_length : body.size(); }
 };
 
+// The bucket of a virtual-host style S3 request (Host "<bucket>.localhost[:port]" or
+// "<bucket>.s3.localhost[:port]"), or "" for path-style requests. Routing and SigV2's
+// signed resource both use it, so they agree on what a request addresses.
+std::string VirtualHostBucket(const HttpRequest& req);
+
 // Percent-encoding as SigV4 and S3 define it: every byte but A-Z a-z 0-9 - _ . ~ is
 // encoded as %XX (upper-case hex); '/' too unless keep_slash.
 std::string UriEncode(std::string_view s, bool keep_slash);

@@ -1,7 +1,6 @@
 #include "http/router.h"
 
 #include "base/strings.h"
-#include "base/strings.h"
 
 namespace sluice {
 

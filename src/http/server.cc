@@ -17,8 +17,6 @@
 #include <thread>
 
 #include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
 #include "base/time.h"
 #include "http/aws_chunked.h"
 #include "http/sigv2.h"

@@ -31,16 +31,9 @@ constexpr const char* kSubResources[] = {
     "uploadId", "uploads", "versionId", "versioning", "versions", "website"};
 
 std::string CanonicalResource(const HttpRequest& req) {
-  std::string resource = req.path;
   // Virtual-host requests sign /bucket/key.
-  std::string host = AsciiLower(req.HeaderOr("host"));
-  host = host.substr(0, host.find(':'));
-  std::string_view h = host;
-  if (h.size() > 10 && h.ends_with(".localhost")) {
-    h.remove_suffix(10);
-    if (h.ends_with(".s3")) h.remove_suffix(3);
-    resource = StrCat("/", h, req.path);
-  }
+  std::string bucket = VirtualHostBucket(req);
+  std::string resource = bucket.empty() ? req.path : StrCat("/", bucket, req.path);
   std::vector<std::string> subs;
   for (const auto& [k, v] : req.query) {
     for (const char* s : kSubResources) {

@@ -3,11 +3,6 @@
 #include <algorithm>
 
 #include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
-#include "base/strings.h"
 #include "base/time.h"
 #include "io/checksum.h"
 

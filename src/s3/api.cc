@@ -293,13 +293,8 @@ namespace {
 std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store) {
   s3::Call c{req, store, "", ""};
   std::string path = req.path;
-  std::string host = AsciiLower(req.HeaderOr("host"));
-  host = host.substr(0, host.find(':'));
-  std::string_view vhost = host;
-  if (vhost.size() > 10 && vhost.ends_with(".localhost")) {
-    vhost.remove_suffix(10);
-    if (vhost.ends_with(".s3")) vhost.remove_suffix(3);
-    c.bucket = std::string(vhost);
+  if (std::string vhost = VirtualHostBucket(req); !vhost.empty()) {
+    c.bucket = std::move(vhost);
     c.key = UriDecode(std::string_view(path).substr(path.empty() ? 0 : 1));
   } else {
     std::string_view p = path;

@@ -39,9 +39,8 @@ KeyValues KvFromJson(const nlohmann::json& a) {
   return out;
 }
 
-absl::Status NoSuchBucket(const std::string& bucket) {
+absl::Status NoSuchBucket() {
   return S3Error(absl::StatusCode::kNotFound, "NoSuchBucket", "The specified bucket does not exist");
-  (void)bucket;
 }
 
 absl::Status NoSuchUpload() {
@@ -220,7 +219,7 @@ absl::Status ObjectStore::DeleteBucket(const std::string& name) {
     ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT 1 FROM buckets WHERE name=?"));
     s->Bind(1, name);
     ASSIGN_OR_RETURN(bool exists, s->Step());
-    if (!exists) return NoSuchBucket(name);
+    if (!exists) return NoSuchBucket();
     ASSIGN_OR_RETURN(auto* o, db.Prepare("SELECT 1 FROM objects WHERE bucket=? LIMIT 1"));
     o->Bind(1, name);
     ASSIGN_OR_RETURN(bool has_objects, o->Step());
@@ -268,7 +267,7 @@ absl::StatusOr<BucketInfo> ObjectStore::GetBucket(const std::string& name) {
     ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT region, created_us FROM buckets WHERE name=?"));
     s->Bind(1, name);
     ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) return NoSuchBucket(name);
+    if (!row) return NoSuchBucket();
     info = BucketInfo{name, s->Text(0), FromMicros(s->Int(1))};
     return absl::OkStatus();
   }));
