@@ -4,6 +4,8 @@ import hashlib
 import json
 import math
 import os
+import subprocess
+import urllib.request
 
 from sluice_helpers import MiB, list_all_keys, unique_bucket
 
@@ -208,3 +210,14 @@ def test_s3api_object_commands(aws, bucket, tmp_path):
     assert res.returncode != 0 and "NoSuchKey" in res.stderr
     res = aws("s3api", "head-object", "--bucket", bucket, "--key", "api/n0", check=False)
     assert res.returncode != 0 and "404" in res.stderr
+
+
+def test_version_health_and_usage(server, sluice_bin):
+    out = subprocess.run([sluice_bin, "version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.startswith("sluice ")
+    bad = subprocess.run([sluice_bin, "no-such-command"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "usage: sluice" in bad.stderr
+    with urllib.request.urlopen(f"{server.endpoint}/health", timeout=10) as r:
+        body = json.loads(r.read())
+    assert body["status"] == "ok" and body["services"]["s3"] == "running"
+    assert body["version"] == out.stdout.split()[1]
