@@ -43,6 +43,8 @@ class AthenaService {
   ~AthenaService();
   absl::Status Init();
   void Stop();
+  // The engine, shared with Glue jobs and Data Quality (same views, same sandbox).
+  athena::Engine& engine() { return engine_; }
 
   // Returns the new execution's id.
   absl::StatusOr<std::string> Start(const std::string& query, const std::string& database,

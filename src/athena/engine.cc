@@ -169,11 +169,6 @@ void AddWords(const std::string& text, std::set<std::string>* words) {
   }
 }
 
-struct LakeFile {
-  std::string path;
-  uint64_t size;
-};
-
 }  // namespace
 
 std::string QuoteIdent(std::string_view name) { return SqlQuoteIdent(name); }
@@ -257,7 +252,44 @@ std::string ViewSql(const Json& view) {
   return text;
 }
 
+absl::Status Engine::ListFiles(const std::string& location, const FileFilter& filter, std::vector<LakeFile>* files,
+                               bool* keys_are_paths) {
+  ASSIGN_OR_RETURN(auto where, ParseS3Location(location));
+  const auto& [bucket, prefix_raw] = where;
+  std::string prefix = prefix_raw;
+  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+  ListRequest req;
+  req.prefix = prefix;
+  for (;;) {
+    auto page = store_.List(bucket, req);
+    if (!page.ok()) {
+      if (S3ErrorCode(page.status()) == "NoSuchBucket") return absl::OkStatus();
+      return page.status();
+    }
+    for (const auto& o : page->objects) {
+      std::string_view rest = std::string_view(o.key).substr(prefix.size());
+      std::string_view base = rest.substr(rest.rfind('/') == std::string_view::npos ? 0 : rest.rfind('/') + 1);
+      if (base.empty() || base[0] == '_' || base[0] == '.' || o.size == 0) continue;  // markers, _SUCCESS
+      if (filter && !filter(bucket, o)) continue;
+      if (o.path != o.key) *keys_are_paths = false;  // an escaped folder: the path no longer says k=v
+      files->push_back({store_.BucketDir(bucket) + "/" + o.path, o.size});
+    }
+    if (!page->truncated) return absl::OkStatus();
+    req.after = page->last;
+  }
+}
+
 absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* bytes) {
+  ASSIGN_OR_RETURN(std::string scan, TableScan(table, nullptr, bytes));
+  std::string db = table.value("DatabaseName", "");
+  std::string sql = StrCat("CREATE OR REPLACE VIEW awsdatacatalog.", QuoteIdent(db), ".",
+                           QuoteIdent(table.value("Name", "")), " AS ", scan);
+  std::lock_guard lock(view_mu_);
+  RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(db))));
+  return con.Execute(sql);
+}
+
+absl::StatusOr<std::string> Engine::TableScan(const Json& table, const FileFilter& filter, uint64_t* bytes) {
   std::string db = table.value("DatabaseName", "");
   std::string name = table.value("Name", "");
   const Json& sd = table.value("StorageDescriptor", Json::object());
@@ -319,29 +351,8 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
 
   std::vector<std::string> branches;
   for (const auto& [location, values] : scans) {
-    ASSIGN_OR_RETURN(auto where, ParseS3Location(location));
-    const auto& [bucket, prefix_raw] = where;
-    std::string prefix = prefix_raw;
-    if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
     std::vector<LakeFile> files;
-    ListRequest req;
-    req.prefix = prefix;
-    for (;;) {
-      auto page = store_.List(bucket, req);
-      if (!page.ok()) {
-        if (S3ErrorCode(page.status()) == "NoSuchBucket") break;
-        return page.status();
-      }
-      for (const auto& o : page->objects) {
-        std::string_view rest = std::string_view(o.key).substr(prefix.size());
-        std::string_view base = rest.substr(rest.rfind('/') == std::string_view::npos ? 0 : rest.rfind('/') + 1);
-        if (base.empty() || base[0] == '_' || base[0] == '.' || o.size == 0) continue;  // markers, _SUCCESS
-        if (o.path != o.key) hive_layout = false;  // an escaped folder: the path no longer says k=v
-        files.push_back({store_.BucketDir(bucket) + "/" + o.path, o.size});
-      }
-      if (!page->truncated) break;
-      req.after = page->last;
-    }
+    RETURN_IF_ERROR(ListFiles(location, filter, &files, &hive_layout));
     if (files.empty()) continue;
     std::vector<std::string> list;
     for (const auto& f : files) {
@@ -413,11 +424,7 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
     for (const auto& [c, t] : keys) select.push_back(StrCat("CAST(NULL AS ", t, ") AS ", QuoteIdent(c)));
     branches.push_back(StrCat("SELECT ", Join(select, ", "), " WHERE false"));
   }
-  std::string sql = StrCat("CREATE OR REPLACE VIEW awsdatacatalog.", QuoteIdent(db), ".", QuoteIdent(name), " AS ",
-                           Join(branches, " UNION ALL "));
-  std::lock_guard lock(view_mu_);
-  RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(db))));
-  return con.Execute(sql);
+  return Join(branches, " UNION ALL ");
 }
 
 absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const std::string& database, Connection& con) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <map>
 #include <mutex>
@@ -27,6 +28,16 @@ struct StatementOutput {
   int64_t update_count = 0;  // rows written by CREATE TABLE AS / INSERT INTO
 };
 
+// One data file of a table, as DuckDB reads it.
+struct LakeFile {
+  std::string path;  // absolute
+  uint64_t size = 0;
+};
+
+// Decides whether a table scan reads one committed object (bucket, object); job
+// bookmarks use it to read only new files.
+using FileFilter = std::function<bool(const std::string& bucket, const ObjectMeta& object)>;
+
 class Engine {
  public:
   // All three must outlive the engine.
@@ -38,6 +49,12 @@ class Engine {
   // `params` (SQL literals) replace the statement's ? placeholders (ExecutionParameters).
   absl::StatusOr<StatementOutput> Run(const std::string& sql, const std::string& database, Connection& con,
                                       const std::vector<std::string>& params = {});
+  // The SELECT that reads catalog table `table` (a Glue Table document, not a view) from
+  // the lake: its columns and partition keys, typed as the catalog says. Only objects
+  // `filter` accepts are read (all when it is empty); their bytes are added to *bytes.
+  absl::StatusOr<std::string> TableScan(const Json& table, const FileFilter& filter, uint64_t* bytes);
+  // Files DuckDB may write before they go to the lake must be under this folder.
+  const std::string& scratch_dir() const { return scratch_dir_; }
 
  private:
   absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
@@ -48,6 +65,8 @@ class Engine {
   // Creates or replaces the view for `table` (a Glue Table document); adds the bytes it
   // would scan to *bytes.
   absl::Status DefineView(const Json& table, Connection& con, uint64_t* bytes);
+  absl::Status ListFiles(const std::string& location, const FileFilter& filter, std::vector<LakeFile>* files,
+                         bool* keys_are_paths);
   absl::Status MsckRepair(const std::string& db, const Json& table, StatementOutput* out);
 
   Catalog& catalog_;
@@ -59,6 +78,17 @@ class Engine {
   std::map<std::string, std::string> prepared_;  // PREPARE name -> statement text
 };
 
+// Puts every file under local folder `dir` into the lake as <prefix><relative path>
+// (through the object store, so it is indexed and durable); appends the keys to *keys.
+absl::Status UploadTree(ObjectStore& store, const std::string& dir, const std::string& bucket, const std::string& prefix,
+                        const std::string& content_type, std::vector<std::string>* keys);
+// Registers, in table `table` (a Glue Table document with DatabaseName), the partitions
+// that the objects `keys` written under s3://bucket/prefix (the table's location) belong
+// to: the k=v folders between the prefix and the file name. Existing ones are kept.
+absl::Status RegisterPartitions(Catalog& catalog, const Json& table, const std::string& bucket, const std::string& prefix,
+                                const std::vector<std::string>& keys);
+// Removes a local folder tree (scratch output).
+void RemoveTree(const std::string& path);
 // "s3://bucket/prefix/" -> bucket, prefix (without the leading '/'); error otherwise.
 absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::string& location);
 // DuckDB type name -> Athena's result type name ("BIGINT" -> "bigint").

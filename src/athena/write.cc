@@ -6,8 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <random>
+#include <set>
 
 #include "athena/ddl.h"
 #include "athena/engine.h"
@@ -33,21 +36,6 @@ std::string Prop(const Properties& props, const std::string& key, const std::str
   return fallback;
 }
 
-void RemoveTree(const std::string& path) {
-  if (DIR* d = ::opendir(path.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n == "." || n == "..") continue;
-      std::string child = path + "/" + n;
-      struct stat st;
-      if (::lstat(child.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) RemoveTree(child);
-      else ::unlink(child.c_str());
-    }
-    ::closedir(d);
-  }
-  ::rmdir(path.c_str());
-}
-
 // Files under `dir`, as paths relative to it.
 void Walk(const std::string& dir, const std::string& rel, std::vector<std::string>* out) {
   DIR* d = ::opendir(dir.c_str());
@@ -69,6 +57,75 @@ void Walk(const std::string& dir, const std::string& rel, std::vector<std::strin
 }
 
 }  // namespace
+
+void RemoveTree(const std::string& path) {
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      std::string child = path + "/" + n;
+      struct stat st;
+      if (::lstat(child.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) RemoveTree(child);
+      else ::unlink(child.c_str());
+    }
+    ::closedir(d);
+  }
+  ::rmdir(path.c_str());
+}
+
+absl::Status UploadTree(ObjectStore& store, const std::string& dir, const std::string& bucket, const std::string& prefix,
+                        const std::string& content_type, std::vector<std::string>* keys) {
+  std::vector<std::string> files;
+  Walk(dir, "", &files);
+  std::string buf(1 << 20, '\0');
+  for (const auto& rel : files) {
+    ASSIGN_OR_RETURN(auto f, store.NewObjectFile());
+    auto md5 = NewHasher(ChecksumAlgorithm::kMd5);
+    UniqueFd in(::open((dir + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) return absl::InternalError(StrCat("cannot open ", rel, ": ", strerror(errno)));
+    for (;;) {
+      ssize_t n = ::read(in.get(), buf.data(), buf.size());
+      if (n < 0) return absl::InternalError(StrCat("cannot read ", rel, ": ", strerror(errno)));
+      if (n == 0) break;
+      md5->Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+      RETURN_IF_ERROR(f->Append(std::string_view(buf.data(), static_cast<size_t>(n))));
+    }
+    ObjectMeta meta;
+    meta.key = prefix + rel;
+    meta.etag = HexEncode(md5->Finish());
+    meta.content_type = content_type;
+    RETURN_IF_ERROR(store.PutObject(bucket, meta, std::move(f)).status());
+    keys->push_back(meta.key);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RegisterPartitions(Catalog& catalog, const Json& table, const std::string& bucket, const std::string& prefix,
+                                const std::vector<std::string>& keys) {
+  size_t key_count = table.value("PartitionKeys", Json::array()).size();
+  if (key_count == 0) return absl::OkStatus();
+  // DuckDB names partition folders k=v with the value escaped as a URL; S3 keys keep that.
+  std::set<std::string> dirs;
+  for (const auto& key : keys) {
+    auto slash = key.rfind('/');
+    if (key.starts_with(prefix) && slash != std::string::npos && slash > prefix.size()) {
+      dirs.insert(key.substr(prefix.size(), slash - prefix.size()));
+    }
+  }
+  std::string db = table.value("DatabaseName", ""), name = table.value("Name", "");
+  for (const auto& dir : dirs) {
+    Json values = Json::array();
+    for (auto seg : Split(dir, '/')) {
+      auto eq = seg.find('=');
+      values.push_back(UriDecode(eq == std::string_view::npos ? seg : seg.substr(eq + 1)));
+    }
+    if (values.size() != key_count) continue;
+    Json input = {{"Values", values}, {"StorageDescriptor", table.value("StorageDescriptor", Json::object())}};
+    input["StorageDescriptor"]["Location"] = StrCat("s3://", bucket, "/", prefix, dir, "/");
+    RETURN_IF_ERROR(catalog.CreatePartition(db, name, input, /*if_not_exists=*/true));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Json> FormatDescriptor(const std::string& format_in, const std::string& field_delimiter) {
   std::string format = AsciiUpper(format_in);
@@ -176,7 +233,7 @@ absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool creat
     }
   }
 
-  std::vector<std::string> written_partitions;
+  std::vector<std::string> written;  // keys
   if (w.with_data) {
     std::string id = NewId();
     std::string scratch = StrCat(scratch_dir_, "/", id);
@@ -202,39 +259,9 @@ absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool creat
       RemoveTree(scratch);
       return AthenaError(copied.status(), db);
     }
-    std::vector<std::string> files;
-    Walk(scratch, "", &files);
-    absl::Status st;
-    for (const auto& rel : files) {
-      // DuckDB names partition folders k=v with the value escaped as a URL; S3 keys keep that.
-      auto f = store_.NewObjectFile();
-      if (!f.ok()) {
-        st = f.status();
-        break;
-      }
-      auto md5 = NewHasher(ChecksumAlgorithm::kMd5);
-      UniqueFd in(::open((scratch + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC));
-      std::string buf(1 << 20, '\0');
-      for (;;) {
-        ssize_t n = ::read(in.get(), buf.data(), buf.size());
-        if (n <= 0) break;
-        md5->Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-        st = (*f)->Append(std::string_view(buf.data(), static_cast<size_t>(n)));
-        if (!st.ok()) break;
-      }
-      if (!st.ok()) break;
-      ObjectMeta meta;
-      meta.key = prefix + rel;
-      meta.etag = HexEncode(md5->Finish());
-      meta.content_type = format == "PARQUET" ? "application/octet-stream" : format == "JSON" ? "application/json" : "text/csv";
-      auto put = store_.PutObject(bucket, meta, std::move(*f));
-      if (!put.ok()) {
-        st = put.status();
-        break;
-      }
-      auto slash = rel.rfind('/');
-      if (slash != std::string::npos) written_partitions.push_back(rel.substr(0, slash));
-    }
+    absl::Status st = UploadTree(store_, scratch, bucket, prefix,
+                                 format == "PARQUET" ? "application/octet-stream" : format == "JSON" ? "application/json" : "text/csv",
+                                 &written);
     RemoveTree(scratch);
     RETURN_IF_ERROR(st);
     if (!copied->rows.empty() && !copied->rows[0].empty()) {
@@ -254,21 +281,9 @@ absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool creat
     table = {{"Name", w.table.name}, {"TableType", "EXTERNAL_TABLE"}, {"PartitionKeys", keys}, {"StorageDescriptor", sd},
              {"Parameters", {{"EXTERNAL", "TRUE"}, {"classification", descriptor["classification"]}}}};
     RETURN_IF_ERROR(catalog_.CreateTable(db, table));
-    table["DatabaseName"] = db;
   }
-  std::sort(written_partitions.begin(), written_partitions.end());
-  written_partitions.erase(std::unique(written_partitions.begin(), written_partitions.end()), written_partitions.end());
-  for (const auto& dir : written_partitions) {
-    Json values = Json::array();
-    for (auto seg : Split(dir, '/')) {
-      auto eq = seg.find('=');
-      values.push_back(UriDecode(eq == std::string_view::npos ? seg : seg.substr(eq + 1)));
-    }
-    if (values.size() != partition_keys.size()) continue;
-    Json input = {{"Values", values}, {"StorageDescriptor", table["StorageDescriptor"]}};
-    input["StorageDescriptor"]["Location"] = StrCat("s3://", bucket, "/", prefix, dir, "/");
-    RETURN_IF_ERROR(catalog_.CreatePartition(db, w.table.name, input, /*if_not_exists=*/true));
-  }
+  table["DatabaseName"] = db;
+  RETURN_IF_ERROR(RegisterPartitions(catalog_, table, bucket, prefix, written));
   return out;
 }
 

@@ -1,10 +1,9 @@
 // The Glue Data Catalog actions: databases, tables, partitions.
 #include "base/strings.h"
+#include "glue/api.h"
 #include "glue/glue.h"
-#include "http/json_api.h"
 
 namespace sluice {
-namespace {
 
 JsonReply FromStatus(const absl::Status& st) {
   std::string msg(st.message());
@@ -14,7 +13,7 @@ JsonReply FromStatus(const absl::Status& st) {
   return JsonReply::Error(500, "InternalServiceException", msg);
 }
 
-JsonReply Ok(Json body = Json::object()) {
+JsonReply Ok(Json body) {
   JsonReply r;
   r.body = std::move(body);
   return r;
@@ -37,6 +36,9 @@ Json Page(std::vector<Json> items, const Json& in, const char* name) {
   if (start + max < items.size()) out["NextToken"] = std::to_string(start + max);
   return out;
 }
+
+namespace {
+
 
 JsonReply CrawlerAction(Crawlers& crawlers, const std::string& action, const Json& in) {
   std::string name = JsonString(in, "Name");
@@ -206,12 +208,14 @@ JsonReply Dispatch(Catalog& c, const std::string& action, const Json& in) {
 
 }  // namespace
 
-ServiceRoute MakeGlueService(Catalog& catalog, Crawlers& crawlers) {
+ServiceRoute MakeGlueService(Catalog& catalog, Crawlers& crawlers, Jobs& jobs, DataQuality& dq) {
   JsonServiceSpec spec;
   spec.signing_name = "glue";
   spec.target_prefix = "AWSGlue";
-  spec.dispatch = [&catalog, &crawlers](const std::string& action, const Json& in, const HttpRequest&) {
+  spec.dispatch = [&catalog, &crawlers, &jobs, &dq](const std::string& action, const Json& in, const HttpRequest&) {
     if (action.find("Crawler") != std::string::npos) return CrawlerAction(crawlers, action, in);
+    if (action.find("DataQuality") != std::string::npos) return DataQualityAction(dq, action, in);
+    if (action.find("Job") != std::string::npos) return JobAction(jobs, action, in);
     return Dispatch(catalog, action, in);
   };
   return MakeJsonService(std::move(spec));

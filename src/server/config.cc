@@ -26,6 +26,10 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
     c.duckdb_memory_limit = j["duckdb"].value("memory_limit", "");
     c.duckdb_threads = j["duckdb"].value("threads", 0);
   }
+  if (j.contains("glue") && j["glue"].is_object()) {
+    c.glue_python = j["glue"].value("python", c.glue_python);
+    c.glue_spark_submit = j["glue"].value("spark_submit", "");
+  }
   if (j.contains("access_keys")) {
     if (!j["access_keys"].is_array()) {
       return absl::InvalidArgumentError(StrCat(path, ": access_keys must be a list"));

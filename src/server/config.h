@@ -8,7 +8,8 @@
 // <data-dir>/config.json: settings that belong to a data directory. Written with the
 // defaults on first start, so a user can see and edit them:
 //   {"access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
-//    "region": "us-east-1", "duckdb": {"memory_limit": "4GB", "threads": 2}}
+//    "region": "us-east-1", "duckdb": {"memory_limit": "4GB", "threads": 2},
+//    "glue": {"python": "python3", "spark_submit": "/opt/spark/bin/spark-submit"}}
 namespace sluice {
 
 struct Config {
@@ -16,6 +17,8 @@ struct Config {
   std::string region = "us-east-1";
   std::string duckdb_memory_limit;  // "" = DuckDB's default
   int duckdb_threads = 0;           // 0 = all cores
+  std::string glue_python = "python3";  // runs Python shell jobs
+  std::string glue_spark_submit;        // runs PySpark jobs; "" = not available
 };
 
 absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir);

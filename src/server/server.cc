@@ -36,9 +36,18 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(duckdb_, Database::Open(engine));
     crawlers_ = std::make_unique<Crawlers>(*catalog_, *s3_, *duckdb_);
     router_.AddService(MakeS3Service(*s3_));
-    router_.AddService(MakeGlueService(*catalog_, *crawlers_));
     athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
     RETURN_IF_ERROR(athena_->Init());
+    dq_ = std::make_unique<DataQuality>(*catalog_, athena_->engine(), *duckdb_);
+    JobsOptions jobs;
+    jobs.python = config_.glue_python;
+    jobs.spark_submit = config_.glue_spark_submit;
+    jobs.region = config_.region;
+    jobs.access_key = config_.access_keys.begin()->first;
+    jobs.secret_key = config_.access_keys.begin()->second;
+    jobs_ = std::make_unique<Jobs>(*catalog_, *s3_, athena_->engine(), *duckdb_, *dq_, o.data_dir + "/glue", jobs);
+    RETURN_IF_ERROR(jobs_->Init());
+    router_.AddService(MakeGlueService(*catalog_, *crawlers_, *jobs_, *dq_));
     if (auto st = s3_->CreateBucket("sluice-athena-results", config_.region);
         !st.ok() && S3ErrorCode(st) != "BucketAlreadyOwnedByYou") {
       return st;
@@ -56,6 +65,7 @@ class ServerImpl final : public Server {
     http.host = o.host;
     http.port = o.port;
     ASSIGN_OR_RETURN(http_, HttpServer::Start(http, router_, config_.access_keys));
+    jobs_->SetEndpoint(StrCat("http://", o.host == "0.0.0.0" ? "127.0.0.1" : o.host, ":", http_->port()));
     return absl::OkStatus();
   }
 
@@ -64,6 +74,10 @@ class ServerImpl final : public Server {
   void Stop() override {
     if (http_) http_->Stop();
     http_.reset();
+    if (jobs_) jobs_->Stop();
+    jobs_.reset();
+    if (dq_) dq_->Stop();
+    dq_.reset();
     if (athena_) athena_->Stop();
     athena_.reset();
     if (crawlers_) crawlers_->Stop();
@@ -81,6 +95,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<Database> duckdb_;  // the one DuckDB instance every SQL engine shares
   std::unique_ptr<AthenaService> athena_;
+  std::unique_ptr<DataQuality> dq_;
+  std::unique_ptr<Jobs> jobs_;
   std::unique_ptr<Crawlers> crawlers_;
   Router router_;
   std::unique_ptr<HttpServer> http_;
