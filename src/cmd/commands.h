@@ -6,5 +6,6 @@ namespace sluice {
 int RunServer(int argc, char** argv);
 int RunVersion();
 int RunSql(int argc, char** argv);
+int RunLogs(int argc, char** argv);
 
 }  // namespace sluice

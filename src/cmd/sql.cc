@@ -1,9 +1,5 @@
 // sluice sql "SELECT ...": runs one statement through the Athena API of a running server
 // and prints the result as a table, CSV or JSON.
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,59 +8,12 @@
 
 #include "CLI/CLI.hpp"
 #include "base/strings.h"
+#include "cmd/api_client.h"
 #include "cmd/commands.h"
-#include "http/sigv4.h"
 #include "nlohmann/json.hpp"
 
 namespace sluice {
 namespace {
-
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using tcp = boost::asio::ip::tcp;
-using Json = nlohmann::json;
-
-struct Client {
-  std::string host, port, access_key, secret, region;
-
-  // One signed Athena call; the reply body or an error message.
-  bool Call(const std::string& action, const Json& input, Json* out, std::string* error) {
-    std::string body = input.dump();
-    HttpRequest req;
-    req.method = "POST";
-    req.path = "/";
-    req.headers = {{"host", host + ":" + port},
-                   {"content-type", "application/x-amz-json-1.1"},
-                   {"x-amz-target", "AmazonAthena." + action}};
-    SignSigV4(req, access_key, secret, region, "athena", absl::Now(), body);
-    try {
-      boost::asio::io_context ioc;
-      tcp::resolver resolver(ioc);
-      beast::tcp_stream stream(ioc);
-      stream.expires_after(std::chrono::seconds(30));
-      stream.connect(resolver.resolve(host, port));
-      bhttp::request<bhttp::string_body> r{bhttp::verb::post, "/", 11};
-      for (const auto& [k, v] : req.headers) r.set(k, v);
-      r.body() = body;
-      r.prepare_payload();
-      bhttp::write(stream, r);
-      beast::flat_buffer buffer;
-      bhttp::response<bhttp::string_body> res;
-      bhttp::read(stream, buffer, res);
-      *out = Json::parse(res.body(), nullptr, false);
-      if (res.result_int() != 200) {
-        *error = out->is_object() ? StrCat(out->value("__type", "Error"), ": ", out->value("message", res.body()))
-                                  : res.body();
-        return false;
-      }
-      return true;
-    } catch (const std::exception& e) {
-      *error = StrCat("cannot reach the server at http://", host, ":", port, " (", e.what(),
-                      "); start it with `sluice server` or pass --endpoint");
-      return false;
-    }
-  }
-};
 
 std::string CsvQuote(const std::string& v) {
   if (v.find_first_of(",\"\n") == std::string::npos) return v;
@@ -92,21 +41,7 @@ int RunSql(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  std::string_view ep = endpoint;
-  ConsumePrefix(&ep, "http://");
-  Client client;
-  auto colon = ep.rfind(':');
-  client.host = std::string(ep.substr(0, colon));
-  client.port = colon == std::string_view::npos ? "80" : std::string(ep.substr(colon + 1));
-  while (!client.port.empty() && client.port.back() == '/') client.port.pop_back();
-  auto env = [](const char* name, const char* fallback) {
-    const char* v = std::getenv(name);
-    return std::string(v && *v ? v : fallback);
-  };
-  client.access_key = env("AWS_ACCESS_KEY_ID", "test");
-  client.secret = env("AWS_SECRET_ACCESS_KEY", "test");
-  client.region = env("AWS_DEFAULT_REGION", env("AWS_REGION", "us-east-1").c_str());
-
+  ApiClient client(endpoint, "athena", "AmazonAthena", "application/x-amz-json-1.1");
   Json start = {{"QueryString", query}, {"QueryExecutionContext", {{"Database", database}}}};
   start["ResultConfiguration"] = {{"OutputLocation", output}};
   Json reply;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <utility>
 
 #include "base/strings.h"
 
@@ -24,11 +25,24 @@ struct Token {
   Tok kind = Tok::kEnd;
   std::string value;  // identifier / number text, or a string's unescaped contents
   size_t begin = 0, end = 0;  // byte range in the source
-  int line = 1, column = 1;
   bool space_before = false;  // whitespace or a comment separates it from the previous token
 };
 
-absl::Status ErrorAt(int line, int column, std::string_view what) {
+// 1-based line and column of byte `offset`.
+std::pair<int, int> Position(std::string_view src, size_t offset) {
+  int line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < offset && i < src.size(); ++i) {
+    if (src[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return {line, static_cast<int>(offset - line_start) + 1};
+}
+
+absl::Status ErrorAt(std::string_view src, size_t offset, std::string_view what) {
+  auto [line, column] = Position(src, offset);
   return absl::InvalidArgumentError(StrCat("line ", line, ", column ", column, ": ", what));
 }
 
@@ -36,98 +50,59 @@ bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) |
 bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
+constexpr std::pair<std::string_view, Tok> kPunctuation[] = {
+    {">=", Tok::kGe}, {"<=", Tok::kLe}, {"!=", Tok::kNe}, {">", Tok::kGt}, {"<", Tok::kLt},
+    {"=", Tok::kEq}, {"(", Tok::kLParen}, {")", Tok::kRParen}, {"[", Tok::kLBracket}, {"]", Tok::kRBracket},
+    {"{", Tok::kLBrace}, {"}", Tok::kRBrace}, {",", Tok::kComma}, {":", Tok::kColon}, {"-", Tok::kMinus},
+    {"+", Tok::kPlus}};
+
+// Splits DQDL into tokens; `#` comments run to the end of the line. Strings are
+// double-quoted with \" and \\ escapes (other backslashes are kept, for regexes).
 absl::StatusOr<std::vector<Token>> Lex(std::string_view src) {
   std::vector<Token> out;
-  size_t i = 0;
-  int line = 1;
-  size_t line_start = 0;
   bool space = false;
-  auto advance_newlines = [&](size_t from, size_t to) {
-    for (size_t k = from; k < to; ++k) {
-      if (src[k] == '\n') { ++line; line_start = k + 1; }
-    }
-  };
-  while (i < src.size()) {
+  for (size_t i = 0; i < src.size();) {
     char c = src[i];
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-      advance_newlines(i, i + 1);
-      ++i;
-      space = true;
-      continue;
-    }
-    if (c == '#') {
-      while (i < src.size() && src[i] != '\n') ++i;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '#') {
+      i = c == '#' ? std::min(src.find('\n', i), src.size()) : i + 1;
       space = true;
       continue;
     }
     Token t;
     t.begin = i;
-    t.line = line;
-    t.column = static_cast<int>(i - line_start) + 1;
-    t.space_before = space;
-    space = false;
+    t.space_before = std::exchange(space, false);
+    size_t j = i + 1;
     if (c == '"') {
-      size_t j = i + 1;
-      std::string value;
       for (; j < src.size() && src[j] != '"'; ++j) {
         if (src[j] == '\\' && j + 1 < src.size() && (src[j + 1] == '"' || src[j + 1] == '\\')) ++j;
-        value.push_back(src[j]);
+        t.value.push_back(src[j]);
       }
-      if (j >= src.size()) return ErrorAt(t.line, t.column, "unterminated string");
-      advance_newlines(i, j);
+      if (j >= src.size()) return ErrorAt(src, i, "unterminated string");
       t.kind = Tok::kString;
-      t.value = std::move(value);
-      i = j + 1;
+      ++j;
     } else if (IsDigit(c)) {
-      size_t j = i;
       while (j < src.size() && IsDigit(src[j])) ++j;
       if (j + 1 < src.size() && src[j] == '.' && IsDigit(src[j + 1])) {
-        ++j;
-        while (j < src.size() && IsDigit(src[j])) ++j;
+        for (++j; j < src.size() && IsDigit(src[j]);) ++j;
       }
       t.kind = Tok::kNumber;
       t.value = std::string(src.substr(i, j - i));
-      i = j;
     } else if (IsIdentStart(c)) {
-      size_t j = i;
       while (j < src.size() && IsIdentChar(src[j])) ++j;
       t.kind = Tok::kIdent;
       t.value = std::string(src.substr(i, j - i));
-      i = j;
     } else {
-      auto two = [&](char next) { return i + 1 < src.size() && src[i + 1] == next; };
-      size_t len = 1;
-      switch (c) {
-        case '(': t.kind = Tok::kLParen; break;
-        case ')': t.kind = Tok::kRParen; break;
-        case '[': t.kind = Tok::kLBracket; break;
-        case ']': t.kind = Tok::kRBracket; break;
-        case '{': t.kind = Tok::kLBrace; break;
-        case '}': t.kind = Tok::kRBrace; break;
-        case ',': t.kind = Tok::kComma; break;
-        case ':': t.kind = Tok::kColon; break;
-        case '=': t.kind = Tok::kEq; break;
-        case '-': t.kind = Tok::kMinus; break;
-        case '+': t.kind = Tok::kPlus; break;
-        case '>': t.kind = two('=') ? Tok::kGe : Tok::kGt; len = two('=') ? 2 : 1; break;
-        case '<': t.kind = two('=') ? Tok::kLe : Tok::kLt; len = two('=') ? 2 : 1; break;
-        case '!':
-          if (!two('=')) return ErrorAt(t.line, t.column, "expected '=' after '!'");
-          t.kind = Tok::kNe;
-          len = 2;
-          break;
-        default:
-          return ErrorAt(t.line, t.column, StrCat("unexpected character '", std::string(1, c), "'"));
-      }
-      i += len;
+      auto p = std::find_if(std::begin(kPunctuation), std::end(kPunctuation),
+                            [&](const auto& p) { return src.substr(i).starts_with(p.first); });
+      if (p == std::end(kPunctuation)) return ErrorAt(src, i, StrCat("unexpected character '", std::string(1, c), "'"));
+      t.kind = p->second;
+      j = i + p->first.size();
     }
-    t.end = i;
+    t.end = i = j;
     out.push_back(std::move(t));
   }
   Token end;
   end.begin = end.end = src.size();
-  end.line = line;
-  end.column = static_cast<int>(src.size() - line_start) + 1;
   out.push_back(end);
   return out;
 }
@@ -259,20 +234,12 @@ class Parser {
       } else {
         saw_rules = true;
         RETURN_IF_ERROR(Expect(Tok::kLBracket, "expected '[' after 'Rules ='"));
-        if (Peek().kind == Tok::kRBracket) {
-          Next();
-          continue;
-        }
-        for (;;) {
-          ASSIGN_OR_RETURN(Rule rule, ParseTopLevel());
+        if (Accept(Tok::kRBracket)) continue;
+        do {
+          ASSIGN_OR_RETURN(Rule rule, Peek().kind == Tok::kLParen ? ParseComposite() : ParseLeaf());
           out.rules.push_back(std::move(rule));
-          if (Peek().kind == Tok::kComma) {
-            Next();
-            continue;
-          }
-          RETURN_IF_ERROR(Expect(Tok::kRBracket, "expected ',' or ']' after a rule"));
-          break;
-        }
+        } while (Accept(Tok::kComma));
+        RETURN_IF_ERROR(Expect(Tok::kRBracket, "expected ',' or ']' after a rule"));
       }
     }
     if (!saw_rules && !saw_analyzers) return Error(Peek(), "expected 'Rules = ['");
@@ -285,14 +252,20 @@ class Parser {
   const Token& Prev() const { return toks_[pos_ == 0 ? 0 : pos_ - 1]; }
   static bool IsIdent(const Token& t, std::string_view exact) { return t.kind == Tok::kIdent && t.value == exact; }
   static bool IsWord(const Token& t, std::string_view word) { return t.kind == Tok::kIdent && EqualsIgnoreCase(t.value, word); }
-  absl::Status Error(const Token& t, std::string_view what) const { return ErrorAt(t.line, t.column, what); }
+  absl::Status Error(const Token& t, std::string_view what) const { return ErrorAt(src_, t.begin, what); }
+  bool Accept(Tok kind) {
+    if (Peek().kind != kind) return false;
+    Next();
+    return true;
+  }
+  bool AcceptWord(std::string_view word) {
+    if (!IsWord(Peek(), word)) return false;
+    Next();
+    return true;
+  }
   std::string Quoted(const Token& t) const { return StrCat("'", src_.substr(t.begin, t.end - t.begin), "'"); }
 
-  absl::Status Expect(Tok kind, std::string_view what) {
-    if (Peek().kind != kind) return Error(Peek(), what);
-    Next();
-    return absl::OkStatus();
-  }
+  absl::Status Expect(Tok kind, std::string_view what) { return Accept(kind) ? absl::OkStatus() : Error(Peek(), what); }
 
   // Consumes tokens up to and including the `close` that matches an already consumed `open`.
   absl::Status SkipBalanced(Tok open, Tok close) {
@@ -314,11 +287,6 @@ class Parser {
       out.append(src_.substr(toks_[i].begin, toks_[i].end - toks_[i].begin));
     }
     return out;
-  }
-
-  absl::StatusOr<Rule> ParseTopLevel() {
-    if (Peek().kind == Tok::kLParen) return ParseComposite();
-    return ParseLeaf();
   }
 
   // (Rule) [and|or (Rule)]... ; each operand may itself be a parenthesized composite.
@@ -343,8 +311,7 @@ class Parser {
     r.type = *op;
     r.children = std::move(children);
     r.text = TextFrom(first);
-    r.line = start.line;
-    r.column = start.column;
+    std::tie(r.line, r.column) = Position(src_, start.begin);
     return r;
   }
 
@@ -365,8 +332,7 @@ class Parser {
     Next();
     Rule r;
     r.type = spec->type;
-    r.line = type_tok.line;
-    r.column = type_tok.column;
+    std::tie(r.line, r.column) = Position(src_, type_tok.begin);
     std::string name(spec->name);
 
     // Parameters: quoted strings or bare identifiers, optionally joined by `of`/`and`.
@@ -382,8 +348,8 @@ class Parser {
       // A bare word naming a rule type starts the next rule (a missing comma), not a column.
       if (t.kind == Tok::kString || (t.kind == Tok::kIdent && !IsKeyword(t) && FindSpec(t.value) == nullptr)) {
         if (spec->max_columns >= 0 && static_cast<int>(params.size()) >= spec->max_columns) {
-          return Error(t, spec->max_columns == 0 ? StrCat(name, " takes no column name")
-                                                 : StrCat(name, " takes one ", r.type == RuleType::kCustomSql ? "SQL statement" : "column name"));
+          std::string_view what = r.type == RuleType::kCustomSql ? "one SQL statement" : "one column name";
+          return Error(t, StrCat(name, " takes ", spec->max_columns == 0 ? "no column name" : what));
         }
         params.push_back(&Next());
         continue;
@@ -432,8 +398,7 @@ class Parser {
           return Error(t, StrCat("'with threshold' applies only to row-level rules, not ", name));
         }
         Next();
-        if (!IsWord(Peek(), "threshold")) return Error(Peek(), "expected 'threshold' after 'with'");
-        Next();
+        if (!AcceptWord("threshold")) return Error(Peek(), "expected 'threshold' after 'with'");
         if (!StartsCondition(Peek())) return Error(Peek(), "expected a condition after 'threshold'");
         ASSIGN_OR_RETURN(r.threshold, ParseCondition(Operands::kNumber));
       } else {
@@ -454,29 +419,17 @@ class Parser {
   }
 
   absl::StatusOr<Condition> ParseCondition(Operands kind) {
+    static constexpr std::pair<Tok, Op> kComparisons[] = {{Tok::kEq, Op::kEq}, {Tok::kNe, Op::kNe}, {Tok::kGt, Op::kGt},
+                                                          {Tok::kGe, Op::kGe}, {Tok::kLt, Op::kLt}, {Tok::kLe, Op::kLe}};
     Condition c;
-    const Token& t = Next();
-    bool negated = false;
-    if (IsWord(t, "not")) {
-      negated = true;
-      const Token& n = Peek();
-      if (!IsWord(n, "between") && !IsWord(n, "in") && !(kind == Operands::kValue && IsWord(n, "matches"))) {
-        return Error(n, "expected 'between' or 'in' after 'not'");
-      }
-      Next();
-    }
-    const Token& op = Prev();
-    switch (op.kind) {
-      case Tok::kEq: c.op = Op::kEq; break;
-      case Tok::kNe: c.op = Op::kNe; break;
-      case Tok::kGt: c.op = Op::kGt; break;
-      case Tok::kGe: c.op = Op::kGe; break;
-      case Tok::kLt: c.op = Op::kLt; break;
-      case Tok::kLe: c.op = Op::kLe; break;
-      default:
-        if (IsWord(op, "between")) c.op = negated ? Op::kNotBetween : Op::kBetween;
-        else if (IsWord(op, "in")) c.op = negated ? Op::kNotIn : Op::kIn;
-        else c.op = negated ? Op::kNotMatches : Op::kMatches;
+    bool negated = AcceptWord("not");
+    const Token& op = Next();
+    if (IsWord(op, "between")) c.op = negated ? Op::kNotBetween : Op::kBetween;
+    else if (IsWord(op, "in")) c.op = negated ? Op::kNotIn : Op::kIn;
+    else if (IsWord(op, "matches") && (kind == Operands::kValue || !negated)) c.op = negated ? Op::kNotMatches : Op::kMatches;
+    else if (negated) return Error(op, "expected 'between' or 'in' after 'not'");
+    for (const auto& [tok, cmp] : kComparisons) {
+      if (op.kind == tok) c.op = cmp;
     }
     bool equality = c.op == Op::kEq || c.op == Op::kNe;
     if (c.op == Op::kMatches || c.op == Op::kNotMatches) {
@@ -485,22 +438,16 @@ class Parser {
       c.operands.push_back(Operand{Operand::Kind::kString, 0, Next().value});
     } else if (c.op == Op::kBetween || c.op == Op::kNotBetween) {
       ASSIGN_OR_RETURN(Operand lo, ParseOperand(kind, false));
-      if (!IsWord(Peek(), "and")) return Error(Peek(), StrCat("expected 'and' after ", Quoted(Prev())));
-      Next();
+      if (!AcceptWord("and")) return Error(Peek(), StrCat("expected 'and' after ", Quoted(Prev())));
       ASSIGN_OR_RETURN(Operand hi, ParseOperand(kind, false));
       c.operands = {std::move(lo), std::move(hi)};
     } else if (c.op == Op::kIn || c.op == Op::kNotIn) {
       RETURN_IF_ERROR(Expect(Tok::kLBracket, StrCat("expected '[' after ", Quoted(op))));
-      for (;;) {
+      do {
         ASSIGN_OR_RETURN(Operand o, ParseOperand(kind, true));
         c.operands.push_back(std::move(o));
-        if (Peek().kind == Tok::kComma) {
-          Next();
-          continue;
-        }
-        RETURN_IF_ERROR(Expect(Tok::kRBracket, "expected ',' or ']' in the list"));
-        break;
-      }
+      } while (Accept(Tok::kComma));
+      RETURN_IF_ERROR(Expect(Tok::kRBracket, "expected ',' or ']' in the list"));
     } else {
       ASSIGN_OR_RETURN(Operand o, ParseOperand(kind, equality));
       c.operands.push_back(std::move(o));
@@ -564,8 +511,7 @@ class Parser {
   absl::StatusOr<Operand> ParseNow() {
     Operand o;
     o.kind = Operand::Kind::kNow;
-    bool paren = Peek().kind == Tok::kLParen;
-    if (paren) Next();
+    bool paren = Accept(Tok::kLParen);
     Next();  // now
     RETURN_IF_ERROR(Expect(Tok::kLParen, "expected '(' after 'now'"));
     RETURN_IF_ERROR(Expect(Tok::kRParen, "expected ')' after 'now('"));
@@ -647,7 +593,8 @@ std::string ValuesSql(const std::string& v, const Condition& c, absl::Time now) 
   auto side = [&](const Operand& o) -> std::pair<std::string, std::string> {
     switch (o.kind) {
       case Operand::Kind::kNumber: return {StrCat("TRY_CAST(", v, " AS DOUBLE)"), NumberText(o.number)};
-      case Operand::Kind::kDate: return {StrCat("TRY_CAST(", v, " AS TIMESTAMP)"), StrCat("TRY_CAST(", SqlQuote(o.text), " AS TIMESTAMP)")};
+      case Operand::Kind::kDate:
+        return {StrCat("TRY_CAST(", v, " AS TIMESTAMP)"), StrCat("TRY_CAST(", SqlQuote(o.text), " AS TIMESTAMP)")};
       case Operand::Kind::kNow:
         return {StrCat("TRY_CAST(", v, " AS TIMESTAMP)"), TimestampLiteral(now + absl::Seconds(o.number))};
       default: return {StrCat("CAST(", v, " AS VARCHAR)"), SqlQuote(o.text)};
@@ -786,6 +733,12 @@ struct Outcome {
 
 Outcome ErrorOutcome(std::string message) { return {"ERROR", std::move(message), {}}; }
 
+// DuckDB's messages end with the offending SQL; the first line says what went wrong.
+Outcome ErrorOutcome(const absl::Status& status) {
+  std::string m(status.message());
+  return ErrorOutcome(std::string(StripWhitespace(std::string_view(m).substr(0, m.find('\n')))));
+}
+
 bool Satisfies(double x, const Condition& c) {
   const std::vector<Operand>& o = c.operands;
   switch (c.op) {
@@ -795,7 +748,7 @@ bool Satisfies(double x, const Condition& c) {
     case Op::kGe: return x >= o[0].number;
     case Op::kLt: return x < o[0].number;
     case Op::kLe: return x <= o[0].number;
-    case Op::kBetween: return x >= o[0].number && x <= o[1].number;
+    case Op::kBetween: return x > o[0].number && x < o[1].number;
     case Op::kNotBetween: return !(x > o[0].number && x < o[1].number);
     case Op::kIn:
     case Op::kNotIn: {
@@ -932,7 +885,7 @@ class Evaluator {
       case RuleType::kDistinctValuesCount:
         return metric_rule(StrCat("Column.", col, ".DistinctValuesCount"), agg("count", StrCat("DISTINCT ", v)));
       case RuleType::kEntropy:
-        return metric_rule(StrCat("Column.", col, ".Entropy"), grouped(r.columns, "-sum((c / n) * log2(c / n))"));
+        return metric_rule(StrCat("Column.", col, ".Entropy"), grouped(r.columns, "-sum((c / n) * ln(c / n))"));
       case RuleType::kIsComplete:
       case RuleType::kIsUnique:
       case RuleType::kIsPrimaryKey: {
@@ -1004,7 +957,9 @@ class Evaluator {
   // Row-level rules: all rows (or the `with threshold` fraction) must pass.
   static Outcome JudgeRows(const std::string& metric, std::optional<double> rows, std::optional<double> passed,
                            const std::optional<Condition>& threshold, const std::optional<std::string>& sample) {
-    if (!rows || !passed || *rows == 0) return {"FAIL", StrCat("Metric ", metric, " could not be computed: no rows to evaluate"), {}};
+    if (!rows || !passed || *rows == 0) {
+      return {"FAIL", StrCat("Metric ", metric, " could not be computed: no rows to evaluate"), {}};
+    }
     double compliance = *passed / *rows;
     Outcome o{"PASS", "", {{metric, compliance}}};
     bool ok = threshold ? Satisfies(compliance, *threshold) : *passed == *rows;
@@ -1041,7 +996,7 @@ class Evaluator {
         std::vector<std::string> own(select.begin() + first, select.begin() + first + leaf->exprs.size());
         absl::StatusOr<QueryResult> single = run(own);
         if (!single.ok() || single->rows.size() != 1) {
-          leaf->outcome = ErrorOutcome(single.ok() ? "query returned no row" : std::string(single.status().message()));
+          leaf->outcome = single.ok() ? ErrorOutcome("query returned no row") : ErrorOutcome(single.status());
           continue;
         }
         vals.assign(single->rows[0].begin() + 1, single->rows[0].end());
@@ -1056,7 +1011,7 @@ class Evaluator {
     std::string sql = BindPrimary(r.sql, rel_);
     if (r.condition) {
       absl::StatusOr<QueryResult> res = RunOne(con_, sql);
-      if (!res.ok()) return ErrorOutcome(std::string(res.status().message()));
+      if (!res.ok()) return ErrorOutcome(res.status());
       if (res->columns.size() != 1 || res->rows.size() != 1) {
         return ErrorOutcome("CustomSql must return a single numeric value (one row, one column)");
       }
@@ -1065,7 +1020,7 @@ class Evaluator {
       return Judge("Dataset.*.CustomSQL", x, [&](double v) { return Satisfies(v, *r.condition); });
     }
     absl::StatusOr<QueryResult> shape = RunOne(con_, StrCat("SELECT * FROM (", sql, ") AS dq_r LIMIT 0"));
-    if (!shape.ok()) return ErrorOutcome(std::string(shape.status().message()));
+    if (!shape.ok()) return ErrorOutcome(shape.status());
     std::vector<std::string> keys, on;
     std::set<std::string> seen;
     for (const std::string& c : shape->columns) {
@@ -1075,12 +1030,12 @@ class Evaluator {
       on.push_back(StrCat("dq_t.", Ident(*own), " IS NOT DISTINCT FROM dq_m.", Ident(*own)));
     }
     if (keys.empty()) {
-      return ErrorOutcome("The output from CustomSql must contain at least one column of the input dataset for row-level results");
+      return ErrorOutcome("The output from CustomSql must contain a column of the input dataset for row-level results");
     }
     absl::StatusOr<QueryResult> res = RunOne(
         con_, StrCat("SELECT count(*), count(dq_m.dq_hit) FROM ", rel_, " AS dq_t LEFT JOIN (SELECT DISTINCT ", Join(keys, ", "),
                      ", TRUE AS dq_hit FROM (", sql, ") AS dq_r) AS dq_m ON ", Join(on, " AND ")));
-    if (!res.ok()) return ErrorOutcome(std::string(res.status().message()));
+    if (!res.ok()) return ErrorOutcome(res.status());
     return JudgeRows("Dataset.*.CustomSQL.Compliance", ToDouble(res->rows[0][0]), ToDouble(res->rows[0][1]), r.threshold,
                      std::nullopt);
   }

@@ -437,6 +437,7 @@ TEST_F(DqdlEvalTest, MissingColumnsAndBadWhereClausesAreRuleErrors) {
   EXPECT_EQ(ev.rules[1].evaluation_message, "Column user_idx does not exist");
   EXPECT_EQ(ev.rules[2].result, "ERROR");
   EXPECT_NE(ev.rules[2].evaluation_message.find("nosuchcol"), std::string::npos) << ev.rules[2].evaluation_message;
+  EXPECT_EQ(ev.rules[2].evaluation_message.find('\n'), std::string::npos) << "only DuckDB's first line";
   EXPECT_EQ(ev.rules[3].result, "ERROR");  // avg of VARCHAR
   EXPECT_EQ(ev.rules[4].result, "PASS");
   EXPECT_EQ(ev.rules[4].name, "Rule_5");

@@ -76,6 +76,11 @@ JsonReply JobAction(Jobs& jobs, const std::string& action, const Json& in) {
     }
     return Ok({{"SuccessfulSubmissions", ok}, {"Errors", errors}});
   }
+  if (action == "GetJobRunLogs") {
+    // Sluice's own action (for `sluice logs`): a run's output or error stream.
+    auto text = jobs.Logs(name, JsonString(in, "RunId"), in.value("Stream", "output"));
+    return text.ok() ? Ok({{"Log", *text}}) : JobError(text.status());
+  }
   if (action == "GetJobBookmark") {
     auto entry = jobs.GetBookmark(name);
     return entry.ok() ? Ok({{"JobBookmarkEntry", *entry}}) : JobError(entry.status());

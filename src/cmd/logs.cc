@@ -1,0 +1,54 @@
+// sluice logs job <name> <run-id>: prints a Glue job run's output (and error) log from a
+// running server.
+#include <cstdio>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "cmd/api_client.h"
+#include "cmd/commands.h"
+
+namespace sluice {
+
+int RunLogs(int argc, char** argv) {
+  CLI::App app{"Print the logs of a Glue job run from a running Sluice server.", "sluice logs"};
+  std::string kind, name, run_id, endpoint = "http://127.0.0.1:4566", stream = "all";
+  app.add_option("kind", kind, "what ran: job")->required()->check(CLI::IsMember({"job"}));
+  app.add_option("name", name, "the job's name")->required();
+  app.add_option("run-id", run_id, "the run (jr_...); default: the latest run");
+  app.add_option("--endpoint", endpoint, "the server")->capture_default_str();
+  app.add_option("--stream", stream, "output, error or all")->check(CLI::IsMember({"output", "error", "all"}))->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  ApiClient glue(endpoint, "glue", "AWSGlue", "application/x-amz-json-1.1");
+  Json reply;
+  std::string error;
+  if (run_id.empty()) {
+    if (!glue.Call("GetJobRuns", {{"JobName", name}, {"MaxResults", 1}}, &reply, &error)) {
+      std::fprintf(stderr, "sluice logs: %s\n", error.c_str());
+      return 1;
+    }
+    if (reply["JobRuns"].empty()) {
+      std::fprintf(stderr, "sluice logs: job %s has no runs yet; start one with aws glue start-job-run\n", name.c_str());
+      return 1;
+    }
+    run_id = reply["JobRuns"][0].value("Id", "");
+  }
+  for (const char* s : {"output", "error"}) {
+    if (stream != "all" && stream != s) continue;
+    // GetJobRunLogs is Sluice's own action until the CloudWatch Logs API carries these.
+    if (!glue.Call("GetJobRunLogs", {{"JobName", name}, {"RunId", run_id}, {"Stream", s}}, &reply, &error)) {
+      std::fprintf(stderr, "sluice logs: %s\n", error.c_str());
+      return 1;
+    }
+    std::string text = reply.value("Log", "");
+    if (stream == "all" && !text.empty()) std::cout << "== " << s << " ==\n";
+    std::cout << text;
+    if (!text.empty() && text.back() != '\n') std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace sluice
