@@ -319,26 +319,28 @@ absl::Status SqlJob::RunStatement(std::string sql, int number, int line) {
     if (target.present) athena::RemoveTree(target.scratch);
     return fail(result.status());
   }
-  std::string summary;
+  std::string ms = StrCat(" (", absl::ToInt64Milliseconds(absl::Now() - t0), " ms)");
   if (target.present) {
     if (auto st = FinishCopy(target); !st.ok()) return fail(st);
-    summary = StrCat(result->rows.empty() || result->rows[0].empty() ? "0" : result->rows[0][0].value_or("0"),
-                     " rows written to s3://", target.bucket, "/", target.prefix);
-  } else {
-    summary = StrCat(result->rows.size(), " row(s)");
-    // Show what a SELECT returned, as a notebook would (the first rows).
-    if (!result->columns.empty() && (IsWord(tokens[0], "SELECT") || IsWord(tokens[0], "WITH") ||
-                                     IsWord(tokens[0], "FROM") || IsWord(tokens[0], "SHOW") ||
-                                     IsWord(tokens[0], "DESCRIBE") || IsWord(tokens[0], "SUMMARIZE"))) {
-      summary += "\n" + Join(result->columns, "\t");
-      for (size_t r = 0; r < result->rows.size() && r < 20; ++r) {
-        std::vector<std::string> cells;
-        for (const auto& v : result->rows[r]) cells.push_back(v.value_or("NULL"));
-        summary += "\n" + Join(cells, "\t");
-      }
-    }
+    Log(StrCat("statement ", number, ": ",
+               result->rows.empty() || result->rows[0].empty() ? "0" : result->rows[0][0].value_or("0"),
+               " rows written to s3://", target.bucket, "/", target.prefix, ms));
+    return absl::OkStatus();
   }
-  Log(StrCat("statement ", number, ": ", summary, " (", absl::ToInt64Milliseconds(absl::Now() - t0), " ms)"));
+  std::string summary = StrCat("statement ", number, ": ", result->rows.size(), " row(s)", ms);
+  // Show what a query returned, as a notebook would (the first rows).
+  if (!result->columns.empty() && (IsWord(tokens[0], "SELECT") || IsWord(tokens[0], "WITH") || IsWord(tokens[0], "FROM") ||
+                                   IsWord(tokens[0], "SHOW") || IsWord(tokens[0], "DESCRIBE") ||
+                                   IsWord(tokens[0], "SUMMARIZE") || IsWord(tokens[0], "VALUES"))) {
+    summary += "\n" + Join(result->columns, "\t");
+    for (size_t r = 0; r < result->rows.size() && r < 20; ++r) {
+      std::vector<std::string> cells;
+      for (const auto& v : result->rows[r]) cells.push_back(v.value_or("NULL"));
+      summary += "\n" + Join(cells, "\t");
+    }
+    if (result->rows.size() > 20) summary += StrCat("\n... ", result->rows.size() - 20, " more");
+  }
+  Log(summary);
   return absl::OkStatus();
 }
 

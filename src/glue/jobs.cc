@@ -12,6 +12,7 @@
 #include <random>
 
 #include "base/strings.h"
+#include "base/time.h"
 #include "glue/job_script.h"
 #include "io/file.h"
 
@@ -521,11 +522,11 @@ void Jobs::Execute(std::shared_ptr<Active> run) {
     state = "STOPPED";
   } else if (st.ok() || IsNothingToDo(st)) {
     state = "SUCCEEDED";
-    if (!st.ok()) WriteLog(log_dir + "/output", StrCat(st.message(), "\n"));
+    if (!st.ok()) WriteLog(log_dir + "/output", StrCat(FormatIso8601(absl::Now()), " ", st.message(), "\n"));
   } else {
     state = "FAILED";
     r.run["ErrorMessage"] = std::string(st.message());
-    WriteLog(log_dir + "/error", StrCat("ERROR ", st.message(), "\n"));
+    WriteLog(log_dir + "/error", StrCat(FormatIso8601(absl::Now()), " ERROR ", st.message(), "\n"));
   }
   // The bookmark moves only when the run succeeded with bookmarks enabled.
   if (state == "SUCCEEDED" && r.bookmark_option == "job-bookmark-enable") {
