@@ -41,13 +41,9 @@ absl::Status ValidateName(const std::string& name) {
 DataQuality::~DataQuality() { Stop(); }
 
 void DataQuality::Stop() {
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
+  std::unique_lock lock(mu_);
+  stopping_ = true;
+  idle_.wait(lock, [&] { return running_ == 0; });
 }
 
 absl::Status DataQuality::CreateRuleset(const Json& input) {
@@ -57,7 +53,8 @@ absl::Status DataQuality::CreateRuleset(const Json& input) {
   if (text.size() > 65536) return absl::InvalidArgumentError("Ruleset must be at most 65536 characters long");
   auto parsed = dq::Parse(text);
   if (!parsed.ok()) return absl::InvalidArgumentError(StrCat("Invalid DQDL ruleset: ", parsed.status().message()));
-  Json doc = {{"Name", name}, {"Ruleset", text}, {"CreatedOn", Now()}, {"LastModifiedOn", Now()},
+  double now = Now();
+  Json doc = {{"Name", name}, {"Ruleset", text}, {"CreatedOn", now}, {"LastModifiedOn", now},
               {"RuleCount", parsed->rules.size()}};
   if (input.contains("Description")) doc["Description"] = input["Description"];
   if (input.contains("TargetTable")) doc["TargetTable"] = input["TargetTable"];
@@ -96,7 +93,8 @@ absl::StatusOr<std::vector<Json>> DataQuality::ListRulesets(const Json& filter) 
 
 absl::StatusOr<Json> DataQuality::UpdateRuleset(const Json& input) {
   std::string name = input.value("Name", "");
-  ASSIGN_OR_RETURN(Json doc, catalog_.GetDocument("dq_ruleset", name));
+  ASSIGN_OR_RETURN(Json doc, GetRuleset(name));
+  if (auto stored = catalog_.GetDocument("dq_ruleset", name); stored.ok()) doc = *stored;
   if (input.contains("Ruleset")) {
     std::string text = input.value("Ruleset", "");
     auto parsed = dq::Parse(text);
@@ -110,7 +108,9 @@ absl::StatusOr<Json> DataQuality::UpdateRuleset(const Json& input) {
   if (!new_name.empty() && new_name != name) {
     RETURN_IF_ERROR(ValidateName(new_name));
     doc["Name"] = new_name;
-    RETURN_IF_ERROR(catalog_.PutDocument("dq_ruleset", new_name, doc, /*create=*/true));
+    auto st = catalog_.PutDocument("dq_ruleset", new_name, doc, /*create=*/true);
+    if (absl::IsAlreadyExists(st)) return absl::AlreadyExistsError(StrCat("Ruleset ", new_name, " already exists"));
+    RETURN_IF_ERROR(st);
     RETURN_IF_ERROR(catalog_.DeleteDocument("dq_ruleset", name));
   } else {
     RETURN_IF_ERROR(catalog_.PutDocument("dq_ruleset", name, doc, /*create=*/false));
@@ -140,7 +140,10 @@ absl::StatusOr<std::string> DataQuality::StartRun(const Json& input) {
     RETURN_IF_ERROR(GetRuleset(n.get<std::string>()).status());
   }
   std::string id = "dqrun-" + HexId(20);
-  Json run = {{"RunId", id}, {"DataSource", input["DataSource"]}, {"Role", input.value("Role", "")},
+  Json source = input["DataSource"];
+  source["GlueTable"]["DatabaseName"] = db;  // Glue keeps catalog names lower-case
+  source["GlueTable"]["TableName"] = name;
+  Json run = {{"RunId", id}, {"DataSource", source}, {"Role", input.value("Role", "")},
               {"Status", "STARTING"}, {"StartedOn", Now()}, {"LastModifiedOn", Now()}, {"RulesetNames", names},
               {"ResultIds", Json::array()}, {"ExecutionTime", 0}};
   for (const char* k : {"NumberOfWorkers", "Timeout", "AdditionalRunOptions"}) {
@@ -149,7 +152,12 @@ absl::StatusOr<std::string> DataQuality::StartRun(const Json& input) {
   RETURN_IF_ERROR(catalog_.PutDocument("dq_run", id, run, /*create=*/true));
   std::lock_guard lock(mu_);
   if (stopping_) return absl::UnavailableError("the server is stopping");
-  threads_.emplace_back(&DataQuality::Evaluate, this, id, run);
+  ++running_;
+  std::thread([this, id, run] {
+    Evaluate(id, run);
+    std::lock_guard done(mu_);
+    if (--running_ == 0) idle_.notify_all();
+  }).detach();
   return id;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,8 +54,9 @@ class DataQuality {
   athena::Engine& engine_;
   Database& db_;
   std::mutex mu_;
+  std::condition_variable idle_;
   bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  int running_ = 0;  // evaluation runs in flight (detached threads; Stop waits for them)
 };
 
 }  // namespace sluice

@@ -689,18 +689,31 @@ absl::Status SqlJob::EvaluateDataQuality(const std::string& sql) {
     return absl::OkStatus();
   }
   std::string bad = StrCat("NOT coalesce((", predicate, "), false)");
-  ASSIGN_OR_RETURN(auto count, con_.Query(StrCat("SELECT count(*) FROM ", relation, " WHERE ", bad)));
-  std::string n = count.rows.empty() ? "0" : count.rows[0][0].value_or("0");
+  // The failing rows leave the table first, so nothing reaches the quarantine prefix
+  // unless they could be removed (a view or catalog table cannot be changed).
+  std::string held = StrCat(SqlQuoteIdent(schema_), ".main.", SqlQuoteIdent("sluice_quarantine_" + ShortId()));
+  RETURN_IF_ERROR(con_.Execute(StrCat("CREATE TABLE ", held, " AS SELECT * FROM ", relation, " WHERE ", bad)));
+  auto deleted = con_.Query(StrCat("DELETE FROM ", relation, " WHERE ", bad));
+  if (!deleted.ok()) {
+    (void)con_.Execute(StrCat("DROP TABLE ", held));
+    return absl::InvalidArgumentError(StrCat("ON FAILURE QUARANTINE removes the failing rows from ", relation,
+                                             ", so it must be a table the job created, not a view or catalog table; "
+                                             "copy it first: CREATE TABLE t AS SELECT * FROM ", relation));
+  }
+  std::string n = deleted->rows.empty() || deleted->rows[0].empty() ? "0" : deleted->rows[0][0].value_or("0");
   if (n != "0") {
     CopyTarget target;
-    ASSIGN_OR_RETURN(std::string copy, Rewrite(StrCat("COPY (SELECT * FROM ", relation, " WHERE ", bad, ") TO ",
+    ASSIGN_OR_RETURN(std::string copy, Rewrite(StrCat("COPY ", held, " TO ",
                                                       SqlQuote(quarantine.ends_with("/") ? quarantine : quarantine + "/"),
                                                       " (FORMAT PARQUET)"),
                                                &target));
-    RETURN_IF_ERROR(con_.Execute(copy));
+    if (auto st = con_.Execute(copy); !st.ok()) {
+      athena::RemoveTree(target.scratch);
+      return st;
+    }
     RETURN_IF_ERROR(FinishCopy(target));
-    RETURN_IF_ERROR(con_.Execute(StrCat("DELETE FROM ", relation, " WHERE ", bad)));
   }
+  (void)con_.Execute(StrCat("DROP TABLE ", held));
   Log(StrCat("  ", n, " row(s) quarantined to ", quarantine));
   return absl::OkStatus();
 }
