@@ -290,8 +290,9 @@ absl::StatusOr<ObjectMeta> MetaFromHeaders(const Call& c) {
 
 namespace {
 
-std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store) {
+std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifications* notifications) {
   s3::Call c{req, store, "", ""};
+  c.notifications = notifications;
   std::string path = req.path;
   if (std::string vhost = VirtualHostBucket(req); !vhost.empty()) {
     c.bucket = std::move(vhost);
@@ -326,12 +327,14 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store) {
 
 }  // namespace
 
-ServiceRoute MakeS3Service(ObjectStore& store) {
+ServiceRoute MakeS3Service(ObjectStore& store, Notifications* notifications) {
   ServiceRoute route;
   route.signing_name = "s3";
   route.protocol = AwsProtocol::kRestXml;
   route.raw_uri = true;
-  route.handler = [&store](HttpRequest& req, const SigV4Auth&) { return Dispatch(req, store); };
+  route.handler = [&store, notifications](HttpRequest& req, const SigV4Auth&) {
+    return Dispatch(req, store, notifications);
+  };
   return route;
 }
 

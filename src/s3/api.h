@@ -6,6 +6,7 @@
 #include "http/aws_error.h"
 #include "http/router.h"
 #include "io/checksum.h"
+#include "s3/notifications.h"
 #include "s3/store.h"
 
 // Pieces shared by the S3 handler files (private to s3/).
@@ -17,6 +18,7 @@ struct Call {
   ObjectStore& store;
   std::string bucket;  // empty for service-level requests
   std::string key;     // empty for bucket-level requests
+  Notifications* notifications = nullptr;
 };
 
 HttpResponse Error(const Call& c, int status, std::string_view code, std::string_view message);
@@ -32,6 +34,9 @@ std::unique_ptr<Operation> Now(HttpResponse r);
 std::unique_ptr<Operation> WithBody(Call c, std::function<HttpResponse(Call&, std::string)> fn);
 // Adds the object headers (ETag, Content-Type, metadata, checksum if enabled) to `r`.
 void AddObjectHeaders(const Call& c, const ObjectMeta& m, HttpResponse& r);
+
+// Marks the store changes this request makes with their S3 reason (for notifications).
+inline ChangeContext Reason(const Call& c, const char* reason) { return {reason, c.req.request_id, "127.0.0.1"}; }
 
 // Handler entry points, one file per resource.
 std::unique_ptr<Operation> BucketOperation(Call c);     // bucket_handlers.cc

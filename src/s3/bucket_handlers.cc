@@ -113,6 +113,7 @@ HttpResponse DeleteObjects(Call& c, std::string body) {
   auto bucket = c.store.GetBucket(c.bucket);
   if (!bucket.ok()) return Error(c, bucket.status());
   std::string x = XmlHeader() + "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  ScopedChangeContext why(Reason(c, "DeleteObjects"));
   for (const auto& key : keys) {
     absl::Status st = key.size() > 1024 ? S3Error(absl::StatusCode::kInvalidArgument, "KeyTooLongError", "Your key is too long")
                                         : c.store.DeleteObject(c.bucket, key);
@@ -133,6 +134,18 @@ HttpResponse DeleteObjects(Call& c, std::string body) {
 std::unique_ptr<Operation> BucketOperation(Call c) {
   const std::string& m = c.req.method;
   if (c.bucket.empty()) return Now(ListBuckets(c));
+  if (c.req.HasQuery("notification") && c.notifications) {
+    if (m == "GET") {
+      auto xml = c.notifications->Get(c.bucket);
+      return Now(xml.ok() ? Xml(c, *xml) : Error(c, xml.status()));
+    }
+    if (m == "PUT") {
+      return WithBody(std::move(c), [](Call& c, std::string body) {
+        absl::Status st = c.notifications->Put(c.bucket, body);
+        return st.ok() ? Empty(c, 200) : Error(c, st);
+      });
+    }
+  }
   for (const char* sub : {"tagging", "policy", "acl", "cors", "lifecycle", "notification", "encryption",
                           "website", "logging", "replication", "ownershipControls", "publicAccessBlock",
                           "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",

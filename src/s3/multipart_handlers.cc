@@ -74,6 +74,7 @@ HttpResponse Complete(Call& c, std::string body) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }
+  ScopedChangeContext why(Reason(c, "CompleteMultipartUpload"));
   auto done = c.store.CompleteUpload(c.bucket, *upload, parts);
   if (!done.ok()) return Error(c, done.status());
   std::string x = XmlHeader() + "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/" +

@@ -144,6 +144,7 @@ HttpResponse GetObject(Call& c) {
 }
 
 HttpResponse DeleteObject(Call& c) {
+  ScopedChangeContext why(Reason(c, "DeleteObject"));
   absl::Status st = c.store.DeleteObject(c.bucket, c.key);
   return st.ok() ? Empty(c, 204) : Error(c, st);
 }
@@ -173,6 +174,7 @@ HttpResponse PutTagging(Call& c, std::string body) {
   }
   auto tags = ParseTagSet(form);
   if (!tags.ok()) return Error(c, tags.status());
+  ScopedChangeContext why(Reason(c, "PutObjectTagging"));
   absl::Status st = c.store.SetTags(c.bucket, c.key, std::move(*tags));
   return st.ok() ? Empty(c, 200) : Error(c, st);
 }
@@ -231,6 +233,7 @@ HttpResponse CopyObject(Call& c) {
   meta.checksum_algorithm = algorithm ? std::string(ChecksumAlgorithmName(*algorithm)) : "";
   meta.checksum = copied->checksum;
   meta.checksum_type = algorithm ? "FULL_OBJECT" : "";
+  ScopedChangeContext why(Reason(c, "CopyObject"));
   auto done = c.store.PutObject(c.bucket, std::move(meta), std::move(copied->file));
   if (!done.ok()) return Error(c, done.status());
   HttpResponse r = Xml(c, XmlHeader() + "<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>" +
@@ -252,6 +255,7 @@ HttpResponse CommitObject(Call& c, ObjectMeta meta, std::unique_ptr<ObjectFile> 
     cond.if_none_match_any = true;
   }
   if (const std::string* im = c.req.Header("if-match")) cond.if_match = Unquote(*im);
+  ScopedChangeContext why(Reason(c, "PutObject"));
   auto done = c.store.PutObject(c.bucket, std::move(meta), std::move(file), cond);
   if (!done.ok()) return Error(c, done.status());
   HttpResponse r = Empty(c, 200);

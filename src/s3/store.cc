@@ -387,7 +387,69 @@ absl::StatusOr<ObjectMeta> ObjectStore::PutObject(const std::string& bucket, Obj
         .Bind(5, meta.etag).Bind(6, Micros(meta.last_modified)).Bind(7, meta.ToJson());
     return s->Run();
   }, ParentDir(BucketDir(bucket) + "/" + meta.path)));
+  Notify(ObjectChange::Kind::kCreated, bucket, meta, "PutObject");
   return meta;
+}
+
+namespace {
+thread_local const ChangeContext* current_change = nullptr;
+}  // namespace
+
+ScopedChangeContext::ScopedChangeContext(ChangeContext ctx) : previous_(current_change), ctx_(std::move(ctx)) {
+  current_change = &ctx_;
+}
+ScopedChangeContext::~ScopedChangeContext() { current_change = previous_; }
+const ChangeContext* ScopedChangeContext::Current() { return current_change; }
+
+void ObjectStore::Notify(ObjectChange::Kind kind, const std::string& bucket, const ObjectMeta& meta,
+                         const char* default_reason) {
+  if (!listener_) return;
+  ObjectChange c;
+  c.kind = kind;
+  c.bucket = bucket;
+  c.key = meta.key;
+  c.etag = meta.etag;
+  c.size = meta.size;
+  c.reason = default_reason;
+  if (const ChangeContext* ctx = ScopedChangeContext::Current()) {
+    if (!ctx->reason.empty()) c.reason = ctx->reason;
+    c.request_id = ctx->request_id;
+    c.source_ip = ctx->source_ip;
+  }
+  listener_(c);
+}
+
+absl::StatusOr<std::string> ObjectStore::GetBucketConfig(const std::string& bucket, const std::string& name) {
+  std::string config;
+  bool found = false;
+  RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT config FROM buckets WHERE name=?"));
+    s->Bind(1, bucket);
+    ASSIGN_OR_RETURN(found, s->Step());
+    if (found) config = s->Text(0);
+    s->Reset();
+    return absl::OkStatus();
+  }));
+  if (!found) return NoSuchBucket();
+  auto j = nlohmann::json::parse(config, nullptr, false);
+  if (!j.is_object() || !j.contains(name) || !j[name].is_string()) return std::string();
+  return j[name].get<std::string>();
+}
+
+absl::Status ObjectStore::SetBucketConfig(const std::string& bucket, const std::string& name, const std::string& value) {
+  return writer_->Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT config FROM buckets WHERE name=?"));
+    s->Bind(1, bucket);
+    ASSIGN_OR_RETURN(bool found, s->Step());
+    if (!found) return NoSuchBucket();
+    auto j = nlohmann::json::parse(s->Text(0), nullptr, false);
+    s->Reset();
+    if (!j.is_object()) j = nlohmann::json::object();
+    if (value.empty()) j.erase(name);
+    else j[name] = value;
+    ASSIGN_OR_RETURN(auto* u, db.Prepare("UPDATE buckets SET config=? WHERE name=?"));
+    return u->Bind(1, j.dump()).Bind(2, bucket).Run();
+  });
 }
 
 absl::StatusOr<ObjectMeta> ObjectStore::HeadObject(const std::string& bucket, const std::string& key) {
@@ -423,15 +485,18 @@ absl::Status ObjectStore::DeleteObject(const std::string& bucket, const std::str
   RETURN_IF_ERROR(RequireBucket(bucket));
   std::lock_guard lock(KeyLock(bucket, key));
   std::string path;
+  ObjectMeta removed;
   RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto meta, ReadMeta(db, bucket, key));
     if (!meta) return absl::OkStatus();
     path = meta->path;
+    removed = *meta;
     ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM objects WHERE bucket=? AND key=?"));
     return s->Bind(1, bucket).Bind(2, key).Run();
   }));
   if (existed) *existed = !path.empty();
   if (path.empty()) return absl::OkStatus();
+  Notify(ObjectChange::Kind::kRemoved, bucket, removed, "DeleteObject");
   std::string abs = BucketDir(bucket) + "/" + path;
   ::unlink(abs.c_str());
   auto slash = abs.rfind('/');
@@ -442,13 +507,18 @@ absl::Status ObjectStore::DeleteObject(const std::string& bucket, const std::str
 absl::Status ObjectStore::SetTags(const std::string& bucket, const std::string& key, KeyValues tags) {
   RETURN_IF_ERROR(RequireBucket(bucket));
   std::lock_guard lock(KeyLock(bucket, key));
-  return writer_->Write([&](SqliteDb& db) -> absl::Status {
+  bool added = !tags.empty();
+  ObjectMeta tagged;
+  RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto meta, ReadMeta(db, bucket, key));
     if (!meta) return S3Error(absl::StatusCode::kNotFound, "NoSuchKey", "The specified key does not exist.");
     meta->tags = std::move(tags);
+    tagged = *meta;
     ASSIGN_OR_RETURN(auto* s, db.Prepare("UPDATE objects SET meta=? WHERE bucket=? AND key=?"));
     return s->Bind(1, meta->ToJson()).Bind(2, bucket).Bind(3, key).Run();
-  });
+  }));
+  if (added) Notify(ObjectChange::Kind::kTagsAdded, bucket, tagged, "PutObjectTagging");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ListResult> ObjectStore::List(const std::string& bucket, const ListRequest& req) {

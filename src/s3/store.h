@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,6 +97,32 @@ struct WriteConditions {
   std::optional<std::string> if_match;  // If-Match: "<etag>"
 };
 
+// A committed change to an object, for notifications (S3 → EventBridge).
+struct ObjectChange {
+  enum class Kind { kCreated, kRemoved, kTagsAdded } kind = Kind::kCreated;
+  std::string bucket, key, etag;
+  uint64_t size = 0;
+  std::string reason;  // PutObject, CopyObject, CompleteMultipartUpload, DeleteObject, ...
+  std::string request_id, source_ip;
+};
+using ObjectListener = std::function<void(const ObjectChange&)>;
+
+// What the S3 API is doing on this thread, so the changes it causes carry their reason and
+// request (other writers — Glue jobs, Athena — leave it empty: reason PutObject/DeleteObject).
+struct ChangeContext {
+  std::string reason, request_id, source_ip;
+};
+class ScopedChangeContext {
+ public:
+  explicit ScopedChangeContext(ChangeContext ctx);
+  ~ScopedChangeContext();
+  static const ChangeContext* Current();
+
+ private:
+  const ChangeContext* previous_;
+  ChangeContext ctx_;
+};
+
 class ObjectStore {
  public:
   // `dir` is <data-dir>/s3; created when missing.
@@ -121,6 +148,12 @@ class ObjectStore {
   absl::StatusOr<ListResult> List(const std::string& bucket, const ListRequest& req);
   // The absolute path of the folder holding `bucket`'s objects (the lake).
   std::string BucketDir(const std::string& bucket) const;
+  // A bucket's configuration documents by name ("notification"); "" when unset.
+  absl::StatusOr<std::string> GetBucketConfig(const std::string& bucket, const std::string& name);
+  absl::Status SetBucketConfig(const std::string& bucket, const std::string& name, const std::string& value);
+  // Called after every committed object change, on the writer's thread.
+  // REQUIRES: set before the store is shared.
+  void SetListener(ObjectListener listener) { listener_ = std::move(listener); }
 
   // Multipart uploads.
   absl::StatusOr<std::string> CreateUpload(const std::string& bucket, ObjectMeta meta);
@@ -149,6 +182,8 @@ class ObjectStore {
   SqliteReaderPool readers_;
   std::unique_ptr<SqliteGroupWriter> writer_;
   std::mutex key_locks_[64];
+  ObjectListener listener_;
+  void Notify(ObjectChange::Kind kind, const std::string& bucket, const ObjectMeta& meta, const char* default_reason);
 };
 
 // The S3 error code a store Status carries ("NoSuchKey"), or "" when none.
