@@ -92,13 +92,14 @@ std::vector<std::pair<std::string, int>> SplitStatements(const std::string& scri
   std::vector<Token> tokens = Tokenize(script);
   size_t start = 0;
   auto flush = [&](size_t end) {
-    std::string text(StripWhitespace(std::string_view(script).substr(start, end - start)));
-    // A statement of comments only is not a statement.
-    if (!text.empty() && !Tokenize(text).empty()) {
-      size_t first = script.find(text, start);
-      int line = 1 + static_cast<int>(std::count(script.begin(), script.begin() + first, '\n'));
-      out.emplace_back(text, line);
-    }
+    std::string text = script.substr(start, end - start);
+    std::vector<Token> inner = Tokenize(text);
+    if (inner.empty()) return;  // a statement of comments only is not a statement
+    // The statement starts at its first token: comments above it are not part of it, so
+    // the line reported (and DuckDB's own LINE n) is where the SQL is.
+    size_t first = start + inner.front().begin;
+    int line = 1 + static_cast<int>(std::count(script.begin(), script.begin() + first, '\n'));
+    out.emplace_back(std::string(StripWhitespace(std::string_view(script).substr(first, end - first))), line);
   };
   for (const auto& t : tokens) {
     if (t.kind == Token::Kind::kSymbol && t.text == ";") {
@@ -287,6 +288,7 @@ absl::StatusOr<std::string> SqlJob::Substitute(const std::string& sql) {
 }
 
 absl::Status SqlJob::RunStatement(std::string sql, int number, int line) {
+  if (ctx_.cancelled && ctx_.cancelled()) return absl::CancelledError("the run was stopped");
   auto fail = [&](const absl::Status& st) {
     return absl::Status(st.code(), StrCat("statement ", number, " (line ", line, "): ", st.message()));
   };
@@ -403,6 +405,17 @@ absl::StatusOr<std::vector<athena::LakeFile>> SqlJob::ReadSource(const std::stri
     files.push_back({store_.BucketDir(bucket) + "/" + f.rel, f.size});
   }
   if (files.empty()) {
+    bool read_new = false;
+    if (ctx_.seen) {
+      for (const auto& [source, keys] : *ctx_.seen) read_new |= !keys.empty();
+    }
+    if (read_new) {
+      // Skipping the rest would lose what was read already (the bookmark would record it).
+      return absl::FailedPreconditionError(
+          StrCat("No new data at ", uri, " since the job bookmark, but this run already read new data from another "
+                 "source; a run can be skipped only when all its bookmarked s3:// sources are unchanged. Read ", uri,
+                 " in a separate job, or disable the bookmark for this job"));
+    }
     absl::Status nothing(absl::StatusCode::kOutOfRange,
                          StrCat("No new data at ", uri, " since the job bookmark (", found.size(),
                                 " object(s) already processed); the remaining statements were skipped"));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -38,6 +39,7 @@ struct SqlJobContext {
   const BookmarkFiles* done = nullptr;
   BookmarkFiles* seen = nullptr;            // every file the run reads, for the bookmark
   std::string output_log, error_log;
+  std::function<bool()> cancelled;  // checked before each statement (a stop between queries)
 };
 
 // Runs a .sql job script on `con`, statement by statement, in a private in-memory

@@ -581,6 +581,7 @@ absl::Status Jobs::RunSql(Active& r, const std::string& script, const std::strin
   ctx.seen = &r.seen;
   ctx.output_log = log_dir + "/output";
   ctx.error_log = log_dir + "/error";
+  ctx.cancelled = [&r] { return r.stop_requested.load() || r.timed_out.load(); };
   SqlJob job(catalog_, store_, engine_, dq_, *con, ctx);
   absl::Status st = job.Run(script);
   {
