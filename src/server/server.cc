@@ -7,6 +7,7 @@
 #include "io/file.h"
 #include "nlohmann/json.hpp"
 #include "athena/athena.h"
+#include "events/events.h"
 #include "glue/glue.h"
 #include "s3/s3.h"
 #include "s3/store.h"
@@ -35,7 +36,15 @@ class ServerImpl final : public Server {
     engine.threads = config_.duckdb_threads;
     ASSIGN_OR_RETURN(duckdb_, Database::Open(engine));
     crawlers_ = std::make_unique<Crawlers>(*catalog_, *s3_, *duckdb_);
-    router_.AddService(MakeS3Service(*s3_));
+    EventsOptions events;
+    events.region = config_.region;
+    ASSIGN_OR_RETURN(events_, EventBridge::Open(o.data_dir + "/events", events));
+    notifications_ = std::make_unique<Notifications>(*s3_, config_.region);
+    notifications_->SetEventBridge([this](const std::string& bus, nlohmann::json event) {
+      events_->Publish(bus, std::move(event));
+    });
+    router_.AddService(MakeS3Service(*s3_, notifications_.get()));
+    router_.AddService(MakeEventsService(*events_));
     athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
     RETURN_IF_ERROR(athena_->Init());
     dq_ = std::make_unique<DataQuality>(*catalog_, athena_->engine(), *duckdb_);
@@ -81,8 +90,11 @@ class ServerImpl final : public Server {
     if (athena_) athena_->Stop();
     athena_.reset();
     if (crawlers_) crawlers_->Stop();
+    if (events_) events_->Stop();
     crawlers_.reset();
     duckdb_.reset();
+    notifications_.reset();
+    events_.reset();
     catalog_.reset();
     s3_.reset();
   }
@@ -95,6 +107,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<Database> duckdb_;  // the one DuckDB instance every SQL engine shares
   std::unique_ptr<AthenaService> athena_;
+  std::unique_ptr<EventBridge> events_;
+  std::unique_ptr<Notifications> notifications_;
   std::unique_ptr<DataQuality> dq_;
   std::unique_ptr<Jobs> jobs_;
   std::unique_ptr<Crawlers> crawlers_;

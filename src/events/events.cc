@@ -1,0 +1,1107 @@
+#include "events/events.h"
+
+#include <random>
+#include <regex>
+
+#include "absl/strings/cord.h"
+#include "base/strings.h"
+#include "base/time.h"
+#include "events/transform.h"
+#include "io/file.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char kCodePayload[] = "sluice.events/code";
+constexpr size_t kMaxTargetsPerRule = 5;
+constexpr size_t kMaxEntrySize = 256 * 1024;
+
+absl::Status Error(absl::StatusCode code, const std::string& aws_code, const std::string& message) {
+  absl::Status st(code, message);
+  st.SetPayload(kCodePayload, absl::Cord(aws_code));
+  return st;
+}
+absl::Status NotFound(const std::string& message) {
+  return Error(absl::StatusCode::kNotFound, "ResourceNotFoundException", message);
+}
+absl::Status Invalid(const std::string& message) {
+  return Error(absl::StatusCode::kInvalidArgument, "ValidationException", message);
+}
+absl::Status Exists(const std::string& message) {
+  return Error(absl::StatusCode::kAlreadyExists, "ResourceAlreadyExistsException", message);
+}
+
+std::string Uuid() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32), static_cast<unsigned>(a >> 16) & 0xffff,
+           static_cast<unsigned>(a) & 0xfff, (static_cast<unsigned>(b >> 48) & 0x3fff) | 0x8000,
+           static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+std::string EventTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
+
+// "name" or an ARN ending in "/name" (event-bus/name, rule/bus/name, archive/name).
+std::string NameOf(const std::string& name_or_arn) {
+  if (!name_or_arn.starts_with("arn:")) return name_or_arn;
+  auto slash = name_or_arn.rfind('/');
+  return slash == std::string::npos ? name_or_arn : name_or_arn.substr(slash + 1);
+}
+
+absl::Status CheckName(const std::string& what, const std::string& name, size_t max, const char* extra = "") {
+  static const std::regex kRule("[\\.\\-_A-Za-z0-9]+");
+  bool ok = !name.empty() && name.size() <= max && std::regex_match(name, kRule);
+  if (!ok && *extra) {
+    static const std::regex kBus("[/\\.\\-_A-Za-z0-9]+");
+    ok = !name.empty() && name.size() <= max && std::regex_match(name, kBus);
+  }
+  if (!ok) {
+    return Invalid(StrCat("1 validation error detected: Value '", name, "' at '", what,
+                          "' failed to satisfy constraint: Member must satisfy regular expression pattern: ",
+                          *extra ? "[/\\.\\-_A-Za-z0-9]+" : "[\\.\\-_A-Za-z0-9]+", " and have length between 1 and ", max));
+  }
+  return absl::OkStatus();
+}
+
+// NextToken paging over a sorted list of names.
+Json PageOf(std::vector<Json> items, const Json& in, const char* field) {
+  size_t start = 0;
+  if (in.contains("NextToken") && in["NextToken"].is_string()) ParseNumber(in["NextToken"].get<std::string>(), &start);
+  size_t limit = 100;
+  if (in.contains("Limit") && in["Limit"].is_number_integer()) limit = std::clamp<int64_t>(in["Limit"].get<int64_t>(), 1, 100);
+  Json out = {{field, Json::array()}};
+  for (size_t i = start; i < items.size() && i < start + limit; ++i) out[field].push_back(std::move(items[i]));
+  if (start + limit < items.size()) out["NextToken"] = std::to_string(start + limit);
+  return out;
+}
+
+}  // namespace
+
+std::string EventsErrorCode(const absl::Status& status) {
+  auto p = status.GetPayload(kCodePayload);
+  if (p) return std::string(*p);
+  if (absl::IsNotFound(status)) return "ResourceNotFoundException";
+  if (absl::IsInvalidArgument(status)) return "ValidationException";
+  return "InternalException";
+}
+
+struct EventBridge::Rule {
+  std::string bus, name;
+  uint64_t id = 0;
+  Json doc;                     // Name, EventPattern, ScheduleExpression, State, Description, RoleArn, ...
+  std::vector<Json> targets;    // as PutTargets gave them
+  std::optional<events::Schedule> schedule;
+  absl::Time anchor;            // rate() slots count from here
+  std::optional<absl::Time> last_fired;
+  bool enabled() const { return doc.value("State", "ENABLED") == "ENABLED"; }
+};
+
+struct EventBridge::Bus {
+  std::string name;
+  Json doc;
+  std::map<std::string, std::shared_ptr<Rule>> rules;
+  std::map<uint64_t, std::shared_ptr<Rule>> by_id;
+  events::PatternSet patterns;  // enabled rules with an EventPattern
+};
+
+struct EventBridge::Delivery {
+  enum class Kind { kTarget, kArchive } kind = Kind::kTarget;
+  absl::Time due, first;
+  int attempt = 0;
+  std::string event_text;
+  Json event;
+  Json target;
+  std::string rule_arn, rule_name, archive;
+};
+
+bool EventBridge::Later::operator()(const std::unique_ptr<Delivery>& a, const std::unique_ptr<Delivery>& b) const {
+  return a->due > b->due;
+}
+
+absl::StatusOr<std::unique_ptr<EventBridge>> EventBridge::Open(const std::string& dir, EventsOptions options) {
+  RETURN_IF_ERROR(MakeDirs(dir));
+  std::unique_ptr<EventBridge> e(new EventBridge(dir, std::move(options)));
+  std::string path = dir + "/events.db";
+  ASSIGN_OR_RETURN(e->writer_, SqliteGroupWriter::Open(path));
+  RETURN_IF_ERROR(e->writer_->Write([](SqliteDb& db) {
+    return db.Exec(
+        "CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
+        " PRIMARY KEY(kind, name)) WITHOUT ROWID;"
+        "CREATE TABLE IF NOT EXISTS archived(archive TEXT NOT NULL, ms INTEGER NOT NULL, seq INTEGER NOT NULL,"
+        " event TEXT NOT NULL, PRIMARY KEY(archive, ms, seq)) WITHOUT ROWID;");
+  }));
+  e->readers_ = std::make_unique<SqliteReaderPool>(path);
+  RETURN_IF_ERROR(e->Load());
+  if (e->options_.start_threads) {
+    e->threads_.emplace_back(&EventBridge::DeliveryLoop, e.get());
+    e->threads_.emplace_back(&EventBridge::ScheduleLoop, e.get());
+  }
+  return e;
+}
+
+EventBridge::EventBridge(std::string dir, EventsOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+
+EventBridge::~EventBridge() { Stop(); }
+
+void EventBridge::Stop() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  stop_flag_ = true;
+  queue_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void EventBridge::RegisterInvoker(const std::string& service, TargetInvoker invoker) {
+  invokers_[service] = std::move(invoker);
+}
+
+absl::Status EventBridge::Save(const std::string& kind, const std::string& name, const Json& doc) {
+  return writer_->Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO documents(kind, name, doc) VALUES(?,?,?)"));
+    return s->Bind(1, kind).Bind(2, name).Bind(3, doc.dump()).Run();
+  });
+}
+
+absl::Status EventBridge::Erase(const std::string& kind, const std::string& name) {
+  return writer_->Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM documents WHERE kind=? AND name=?"));
+    return s->Bind(1, kind).Bind(2, name).Run();
+  });
+}
+
+std::string EventBridge::BusArn(const std::string& bus) const {
+  return StrCat("arn:aws:events:", options_.region, ":", options_.account, ":event-bus/", bus);
+}
+
+std::string EventBridge::RuleArn(const std::string& bus, const std::string& rule) const {
+  return StrCat("arn:aws:events:", options_.region, ":", options_.account, ":rule/", bus == "default" ? "" : bus + "/", rule);
+}
+
+absl::Status EventBridge::Load() {
+  std::vector<std::pair<std::string, Json>> docs;
+  RETURN_IF_ERROR(readers_->With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT kind, doc FROM documents ORDER BY kind, name"));
+    s->Reset();
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      docs.emplace_back(s->Text(0), Json::parse(s->Text(1), nullptr, false));
+    }
+    return absl::OkStatus();
+  }));
+  std::unique_lock lock(mu_);
+  auto add_bus = [&](const std::string& name, Json doc) {
+    auto bus = std::make_unique<Bus>();
+    bus->name = name;
+    bus->doc = std::move(doc);
+    buses_[name] = std::move(bus);
+  };
+  add_bus("default", {{"Name", "default"}, {"Arn", BusArn("default")}});
+  for (auto& [kind, doc] : docs) {
+    if (kind == "bus") add_bus(doc.value("Name", ""), doc);
+  }
+  for (auto& [kind, doc] : docs) {
+    if (kind == "archive") {
+      std::string name = doc.value("ArchiveName", "");
+      if (doc.contains("EventPattern")) {
+        auto set = std::make_shared<events::PatternSet>();
+        if (set->Add(0, doc["EventPattern"].get<std::string>()).ok()) archive_patterns_[name] = set;
+      }
+      archives_[name] = doc;
+    } else if (kind == "replay") {
+      // A replay that was running when the server stopped did not finish.
+      std::string state = doc.value("State", "");
+      if (state == "STARTING" || state == "RUNNING" || state == "CANCELLING") {
+        doc["State"] = "FAILED";
+        doc["StateReason"] = "The Sluice server stopped during the replay";
+      }
+      replays_[doc.value("ReplayName", "")] = doc;
+    } else if (kind == "rule") {
+      auto it = buses_.find(doc.value("EventBusName", "default"));
+      if (it == buses_.end()) continue;
+      auto rule = std::make_shared<Rule>();
+      rule->bus = it->first;
+      rule->name = doc.value("Name", "");
+      rule->id = next_rule_id_++;
+      rule->targets = doc.value("sluice:targets", Json::array()).get<std::vector<Json>>();
+      rule->anchor = absl::FromUnixMillis(doc.value("sluice:anchor_ms", int64_t{0}));
+      if (doc.contains("sluice:last_fired_ms")) rule->last_fired = absl::FromUnixMillis(doc["sluice:last_fired_ms"].get<int64_t>());
+      if (doc.contains("ScheduleExpression")) {
+        auto s = events::Schedule::Parse(doc["ScheduleExpression"].get<std::string>());
+        if (s.ok()) rule->schedule = *s;
+      }
+      rule->doc = std::move(doc);
+      if (rule->enabled() && rule->doc.contains("EventPattern")) {
+        (void)it->second->patterns.Add(rule->id, rule->doc["EventPattern"].get<std::string>());
+      }
+      it->second->by_id[rule->id] = rule;
+      it->second->rules[rule->name] = rule;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Json> EventBridge::Call(const std::string& action, const Json& in) {
+  if (action == "PutEvents") return PutEvents(in);
+  if (action == "PutRule") return PutRule(in);
+  if (action == "DescribeRule") return DescribeRule(in);
+  if (action == "ListRules") return ListRules(in);
+  if (action == "EnableRule") return SetRuleState(in, true);
+  if (action == "DisableRule") return SetRuleState(in, false);
+  if (action == "DeleteRule") return DeleteRule(in);
+  if (action == "PutTargets") return PutTargets(in);
+  if (action == "RemoveTargets") return RemoveTargets(in);
+  if (action == "ListTargetsByRule") return ListTargetsByRule(in);
+  if (action == "ListRuleNamesByTarget") return ListRuleNamesByTarget(in);
+  if (action == "CreateEventBus") return CreateEventBus(in);
+  if (action == "DescribeEventBus") return DescribeEventBus(in);
+  if (action == "ListEventBuses") return ListEventBuses(in);
+  if (action == "DeleteEventBus") return DeleteEventBus(in);
+  if (action == "TestEventPattern") return TestEventPattern(in);
+  if (action == "TagResource" || action == "UntagResource" || action == "ListTagsForResource") return Tags(action, in);
+  if (action.find("Archive") != std::string::npos) return ArchiveAction(action, in);
+  if (action.find("Replay") != std::string::npos) return ReplayAction(action, in);
+  return Error(absl::StatusCode::kUnimplemented, "UnknownOperationException",
+               StrCat("Sluice does not implement EventBridge ", action, " yet."));
+}
+
+absl::StatusOr<EventBridge::Bus*> EventBridge::FindBus(const std::string& name_or_arn) {
+  std::string name = name_or_arn.empty() ? "default" : NameOf(name_or_arn);
+  auto it = buses_.find(name);
+  if (it == buses_.end()) return NotFound(StrCat("Event bus ", name, " does not exist."));
+  return it->second.get();
+}
+
+absl::StatusOr<std::shared_ptr<EventBridge::Rule>> EventBridge::FindRule(const Json& in) {
+  std::string bus_name = in.value("EventBusName", "");
+  std::string name = NameOf(in.value("Name", in.value("Rule", "")));
+  if (name.empty()) return Invalid("Rule name must be specified.");
+  ASSIGN_OR_RETURN(Bus * bus, FindBus(bus_name));
+  auto it = bus->rules.find(name);
+  if (it == bus->rules.end()) return NotFound(StrCat("Rule ", name, " does not exist on EventBus ", bus->name, "."));
+  return it->second;
+}
+
+// ---- Buses ----
+
+absl::StatusOr<Json> EventBridge::CreateEventBus(const Json& in) {
+  std::string name = in.value("Name", "");
+  RETURN_IF_ERROR(CheckName("name", name, 256, "bus"));
+  if (name == "default") return Invalid("The event bus name 'default' is reserved.");
+  if (name.starts_with("aws.")) return Invalid("Event bus names starting with aws. are reserved for partner event sources.");
+  std::unique_lock lock(mu_);
+  if (buses_.contains(name)) return Exists(StrCat("Event bus ", name, " already exists."));
+  Json doc = {{"Name", name}, {"Arn", BusArn(name)}, {"CreationTime", Seconds(absl::Now())},
+              {"LastModifiedTime", Seconds(absl::Now())}};
+  for (const char* k : {"Description", "KmsKeyIdentifier", "DeadLetterConfig", "Tags"}) {
+    if (in.contains(k)) doc[k] = in[k];
+  }
+  RETURN_IF_ERROR(Save("bus", name, doc));
+  auto bus = std::make_unique<Bus>();
+  bus->name = name;
+  bus->doc = doc;
+  buses_[name] = std::move(bus);
+  return Json{{"EventBusArn", BusArn(name)}};
+}
+
+absl::StatusOr<Json> EventBridge::DescribeEventBus(const Json& in) {
+  std::shared_lock lock(mu_);
+  ASSIGN_OR_RETURN(Bus * bus, FindBus(in.value("Name", "")));
+  Json out = bus->doc;
+  out.erase("Tags");
+  return out;
+}
+
+absl::StatusOr<Json> EventBridge::ListEventBuses(const Json& in) {
+  std::shared_lock lock(mu_);
+  std::string prefix = in.value("NamePrefix", "");
+  std::vector<Json> out;
+  for (const auto& [name, bus] : buses_) {
+    if (!name.starts_with(prefix)) continue;
+    Json d = bus->doc;
+    d.erase("Tags");
+    out.push_back(d);
+  }
+  return PageOf(std::move(out), in, "EventBuses");
+}
+
+absl::StatusOr<Json> EventBridge::DeleteEventBus(const Json& in) {
+  std::string name = NameOf(in.value("Name", ""));
+  if (name == "default") return Invalid("Cannot delete event bus default.");
+  std::unique_lock lock(mu_);
+  auto it = buses_.find(name);
+  if (it == buses_.end()) return Json::object();  // AWS answers success for a missing bus
+  if (!it->second->rules.empty()) {
+    return Invalid(StrCat("Event bus ", name, " still has rules; delete them first."));
+  }
+  RETURN_IF_ERROR(Erase("bus", name));
+  buses_.erase(it);
+  return Json::object();
+}
+
+// ---- Rules ----
+
+Json EventBridge::RuleDoc(const Rule& rule) const {
+  Json d = {{"Name", rule.name}, {"Arn", RuleArn(rule.bus, rule.name)}, {"EventBusName", rule.bus},
+            {"State", rule.doc.value("State", "ENABLED")}};
+  for (const char* k : {"EventPattern", "ScheduleExpression", "Description", "RoleArn", "ManagedBy"}) {
+    if (rule.doc.contains(k)) d[k] = rule.doc[k];
+  }
+  return d;
+}
+
+absl::StatusOr<Json> EventBridge::PutRule(const Json& in) {
+  std::string name = in.value("Name", "");
+  RETURN_IF_ERROR(CheckName("name", name, 64));
+  bool has_pattern = in.contains("EventPattern"), has_schedule = in.contains("ScheduleExpression");
+  if (!has_pattern && !has_schedule) {
+    return Invalid("Parameter(s) EventPattern or ScheduleExpression must be specified.");
+  }
+  if (has_pattern) {
+    if (!in["EventPattern"].is_string()) return Invalid("EventPattern must be a string of JSON text.");
+    auto st = events::ValidatePattern(in["EventPattern"].get<std::string>());
+    if (!st.ok()) return Error(absl::StatusCode::kInvalidArgument, "InvalidEventPatternException", std::string(st.message()));
+  }
+  std::optional<events::Schedule> schedule;
+  if (has_schedule) {
+    auto s = events::Schedule::Parse(in.value("ScheduleExpression", ""));
+    if (!s.ok()) return Invalid(std::string(s.status().message()));
+    schedule = *s;
+  }
+  std::string state = in.value("State", "ENABLED");
+  if (state != "ENABLED" && state != "DISABLED" && state != "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS") {
+    return Invalid(StrCat("1 validation error detected: Value '", state,
+                          "' at 'state' failed to satisfy constraint: Member must satisfy enum value set: "
+                          "[ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]"));
+  }
+  if (state != "DISABLED") state = "ENABLED";
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(Bus * bus, FindBus(in.value("EventBusName", "")));
+  if (has_schedule && bus->name != "default") {
+    return Invalid("ScheduleExpression is supported only on the default event bus.");
+  }
+  auto it = bus->rules.find(name);
+  std::shared_ptr<Rule> rule;
+  if (it != bus->rules.end()) {
+    rule = it->second;
+    bus->patterns.Remove(rule->id);
+  } else {
+    rule = std::make_shared<Rule>();
+    rule->bus = bus->name;
+    rule->name = name;
+    rule->id = next_rule_id_++;
+  }
+  Json doc = {{"Name", name}, {"EventBusName", bus->name}, {"State", state}};
+  for (const char* k : {"EventPattern", "ScheduleExpression", "Description", "RoleArn"}) {
+    if (in.contains(k)) doc[k] = in[k];
+  }
+  if (in.contains("Tags")) doc["Tags"] = in["Tags"];
+  else if (rule->doc.contains("Tags")) doc["Tags"] = rule->doc["Tags"];
+  if (!schedule || !rule->schedule || rule->schedule->expression() != schedule->expression()) {
+    rule->anchor = absl::Now();
+    rule->last_fired.reset();
+  }
+  rule->schedule = schedule;
+  doc["sluice:targets"] = rule->targets;
+  doc["sluice:anchor_ms"] = absl::ToUnixMillis(rule->anchor);
+  if (rule->last_fired) doc["sluice:last_fired_ms"] = absl::ToUnixMillis(*rule->last_fired);
+  RETURN_IF_ERROR(Save("rule", StrCat(bus->name, "/", name), doc));
+  rule->doc = doc;
+  if (rule->enabled() && has_pattern) {
+    RETURN_IF_ERROR(bus->patterns.Add(rule->id, doc["EventPattern"].get<std::string>()));
+  }
+  bus->rules[name] = rule;
+  bus->by_id[rule->id] = rule;
+  return Json{{"RuleArn", RuleArn(bus->name, name)}};
+}
+
+absl::StatusOr<Json> EventBridge::DescribeRule(const Json& in) {
+  std::shared_lock lock(mu_);
+  ASSIGN_OR_RETURN(auto rule, FindRule(in));
+  Json d = RuleDoc(*rule);
+  d["CreatedBy"] = options_.account;
+  return d;
+}
+
+absl::StatusOr<Json> EventBridge::ListRules(const Json& in) {
+  std::shared_lock lock(mu_);
+  ASSIGN_OR_RETURN(Bus * bus, FindBus(in.value("EventBusName", "")));
+  std::string prefix = in.value("NamePrefix", "");
+  std::vector<Json> out;
+  for (const auto& [name, rule] : bus->rules) {
+    if (name.starts_with(prefix)) out.push_back(RuleDoc(*rule));
+  }
+  return PageOf(std::move(out), in, "Rules");
+}
+
+absl::StatusOr<Json> EventBridge::SetRuleState(const Json& in, bool enabled) {
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(auto rule, FindRule(in));
+  ASSIGN_OR_RETURN(Bus * bus, FindBus(rule->bus));
+  Json doc = rule->doc;
+  doc["State"] = enabled ? "ENABLED" : "DISABLED";
+  RETURN_IF_ERROR(Save("rule", StrCat(rule->bus, "/", rule->name), doc));
+  bool was = rule->enabled();
+  rule->doc = doc;
+  bus->patterns.Remove(rule->id);
+  if (enabled && doc.contains("EventPattern")) RETURN_IF_ERROR(bus->patterns.Add(rule->id, doc["EventPattern"].get<std::string>()));
+  if (enabled && !was && rule->schedule) {
+    rule->anchor = absl::Now();
+    rule->last_fired.reset();
+  }
+  return Json::object();
+}
+
+absl::StatusOr<Json> EventBridge::DeleteRule(const Json& in) {
+  std::unique_lock lock(mu_);
+  auto rule = FindRule(in);
+  if (absl::IsNotFound(rule.status())) return Json::object();  // AWS: deleting a missing rule succeeds
+  RETURN_IF_ERROR(rule.status());
+  if (!(*rule)->targets.empty() && !in.value("Force", false)) {
+    return Invalid("Rule can't be deleted since it has targets.");
+  }
+  ASSIGN_OR_RETURN(Bus * bus, FindBus((*rule)->bus));
+  RETURN_IF_ERROR(Erase("rule", StrCat(bus->name, "/", (*rule)->name)));
+  bus->patterns.Remove((*rule)->id);
+  bus->by_id.erase((*rule)->id);
+  bus->rules.erase((*rule)->name);
+  return Json::object();
+}
+
+// ---- Targets ----
+
+absl::StatusOr<Json> EventBridge::PutTargets(const Json& in) {
+  const Json& targets = in.value("Targets", Json::array());
+  if (!targets.is_array() || targets.empty() || targets.size() > 10) {
+    return Invalid("1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have "
+                   "length less than or equal to 10 and greater than or equal to 1");
+  }
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(auto rule, FindRule(in));
+  std::vector<Json> next = rule->targets;
+  Json failed = Json::array();
+  for (const auto& t : targets) {
+    std::string id = t.value("Id", ""), arn = t.value("Arn", "");
+    auto fail = [&](const std::string& code, const std::string& message) {
+      failed.push_back({{"TargetId", id}, {"ErrorCode", code}, {"ErrorMessage", message}});
+    };
+    if (id.empty() || id.size() > 64) {
+      fail("ValidationException", "Target Id must be 1 to 64 characters long.");
+      continue;
+    }
+    auto parts = Split(arn, ':');
+    if (parts.size() < 6 || parts[0] != "arn") {
+      fail("ValidationException", StrCat("Parameter ", arn, " is not valid. Reason: Provided Arn is not in correct format."));
+      continue;
+    }
+    std::string service(parts[2]);
+    if (service != "events" && !invokers_.contains(service)) {
+      fail("ValidationException",
+           StrCat("Sluice cannot deliver to ", service, " targets yet (no ", service,
+                  " service); supported targets: event buses", invokers_.empty() ? "" : " and ",
+                  [&] {
+                    std::vector<std::string> names;
+                    for (const auto& [k, v] : invokers_) names.push_back(k);
+                    return Join(names, ", ");
+                  }()));
+      continue;
+    }
+    if (service == "events" && arn.find(":event-bus/") == std::string::npos) {
+      fail("ValidationException", StrCat("Target ", arn, " is not an event bus ARN."));
+      continue;
+    }
+    if (t.contains("DeadLetterConfig") && !invokers_.contains("sqs")) {
+      fail("ValidationException", "DeadLetterConfig names an SQS queue, and Sluice has no SQS service yet.");
+      continue;
+    }
+    if (auto st = events::ValidateTargetInput(t); !st.ok()) {
+      fail("ValidationException", std::string(std::string(st.message())));
+      continue;
+    }
+    auto same = std::find_if(next.begin(), next.end(), [&](const Json& x) { return x.value("Id", "") == id; });
+    if (same != next.end()) {
+      *same = t;
+    } else if (next.size() >= kMaxTargetsPerRule) {
+      fail("LimitExceededException", "The requested resource exceeds the maximum number allowed: 5 targets per rule.");
+    } else {
+      next.push_back(t);
+    }
+  }
+  Json doc = rule->doc;
+  doc["sluice:targets"] = next;
+  RETURN_IF_ERROR(Save("rule", StrCat(rule->bus, "/", rule->name), doc));
+  rule->doc = doc;
+  rule->targets = std::move(next);
+  return Json{{"FailedEntryCount", failed.size()}, {"FailedEntries", failed}};
+}
+
+absl::StatusOr<Json> EventBridge::RemoveTargets(const Json& in) {
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(auto rule, FindRule(in));
+  std::vector<Json> next;
+  Json failed = Json::array();
+  std::set<std::string> ids;
+  for (const auto& id : in.value("Ids", Json::array())) {
+    if (id.is_string()) ids.insert(id.get<std::string>());
+  }
+  for (const auto& t : rule->targets) {
+    if (!ids.erase(t.value("Id", ""))) next.push_back(t);
+  }
+  for (const auto& id : ids) {
+    failed.push_back({{"TargetId", id}, {"ErrorCode", "ResourceNotFoundException"},
+                      {"ErrorMessage", StrCat("Target ", id, " does not exist on rule ", rule->name)}});
+  }
+  Json doc = rule->doc;
+  doc["sluice:targets"] = next;
+  RETURN_IF_ERROR(Save("rule", StrCat(rule->bus, "/", rule->name), doc));
+  rule->doc = doc;
+  rule->targets = std::move(next);
+  return Json{{"FailedEntryCount", failed.size()}, {"FailedEntries", failed}};
+}
+
+absl::StatusOr<Json> EventBridge::ListTargetsByRule(const Json& in) {
+  std::shared_lock lock(mu_);
+  ASSIGN_OR_RETURN(auto rule, FindRule(in));
+  return PageOf(rule->targets, in, "Targets");
+}
+
+absl::StatusOr<Json> EventBridge::ListRuleNamesByTarget(const Json& in) {
+  std::shared_lock lock(mu_);
+  std::string arn = in.value("TargetArn", "");
+  if (arn.empty()) return Invalid("TargetArn must be specified.");
+  ASSIGN_OR_RETURN(Bus * bus, FindBus(in.value("EventBusName", "")));
+  std::vector<Json> names;
+  for (const auto& [name, rule] : bus->rules) {
+    for (const auto& t : rule->targets) {
+      if (t.value("Arn", "") == arn) {
+        names.push_back(name);
+        break;
+      }
+    }
+  }
+  return PageOf(std::move(names), in, "RuleNames");
+}
+
+// ---- Events ----
+
+absl::StatusOr<Json> EventBridge::PutEvents(const Json& in) {
+  const Json& entries = in.value("Entries", Json::array());
+  if (!entries.is_array() || entries.empty() || entries.size() > 10) {
+    return Invalid(StrCat("1 validation error detected: Value '", entries.is_array() ? entries.size() : 0,
+                          "' at 'entries' failed to satisfy constraint: Member must have length less than or equal "
+                          "to 10 and greater than or equal to 1"));
+  }
+  size_t total = 0;
+  for (const auto& e : entries) total += e.dump().size();
+  if (total > kMaxEntrySize) return Invalid("Total size of the entries in the request is over the limit.");
+  Json results = Json::array();
+  int failed = 0;
+  absl::Time now = absl::Now();
+  std::shared_lock lock(mu_);
+  for (const auto& e : entries) {
+    auto fail = [&](const char* code, std::string message) {
+      results.push_back({{"ErrorCode", code}, {"ErrorMessage", std::move(message)}});
+      ++failed;
+    };
+    std::string source = e.value("Source", ""), type = e.value("DetailType", ""), detail_text = e.value("Detail", "");
+    if (source.empty() || type.empty() || detail_text.empty()) {
+      fail("InvalidArgument", "Parameters Source, DetailType and Detail must be specified.");
+      continue;
+    }
+    if (source.starts_with("aws.")) {
+      fail("NotAuthorizedForSourceException", "Not authorized for the source.");
+      continue;
+    }
+    Json detail = Json::parse(detail_text, nullptr, false);
+    if (detail.is_discarded() || !detail.is_object()) {
+      fail("MalformedDetail", "Detail is malformed.");
+      continue;
+    }
+    auto bus = FindBus(e.value("EventBusName", ""));
+    if (!bus.ok()) {
+      fail("InvalidArgument", std::string(bus.status().message()));
+      continue;
+    }
+    absl::Time t = now;
+    if (e.contains("Time") && e["Time"].is_number()) t = absl::FromUnixMillis(static_cast<int64_t>(e["Time"].get<double>() * 1000));
+    std::string id = Uuid();
+    Json event = {{"version", "0"}, {"id", id}, {"detail-type", type}, {"source", source},
+                  {"account", options_.account}, {"time", EventTime(t)}, {"region", options_.region},
+                  {"resources", e.value("Resources", Json::array())}, {"detail", std::move(detail)}};
+    Route(**bus, event.dump(), event, nullptr);
+    results.push_back({{"EventId", id}});
+  }
+  return Json{{"FailedEntryCount", failed}, {"Entries", results}};
+}
+
+void EventBridge::Publish(const std::string& bus_name, Json event) {
+  event["version"] = "0";
+  event["id"] = Uuid();
+  event["account"] = options_.account;
+  event["time"] = EventTime(absl::Now());
+  event["region"] = options_.region;
+  if (!event.contains("resources")) event["resources"] = Json::array();
+  if (!event.contains("detail")) event["detail"] = Json::object();
+  std::shared_lock lock(mu_);
+  auto bus = FindBus(bus_name);
+  if (bus.ok()) Route(**bus, event.dump(), event, nullptr);
+}
+
+void EventBridge::Route(Bus& bus, const std::string& event_text, const Json& event, const std::vector<std::string>* only) {
+  std::vector<uint64_t> ids;
+  if (!bus.patterns.Match(event_text, &ids).ok()) return;
+  absl::Time now = absl::Now();
+  for (uint64_t id : ids) {
+    auto it = bus.by_id.find(id);
+    if (it == bus.by_id.end() || !it->second->enabled()) continue;
+    const Rule& rule = *it->second;
+    std::string arn = RuleArn(rule.bus, rule.name);
+    if (only && std::find(only->begin(), only->end(), arn) == only->end()) continue;
+    for (const auto& target : rule.targets) {
+      auto d = std::make_unique<Delivery>();
+      d->due = d->first = now;
+      d->event_text = event_text;
+      d->event = event;
+      d->target = target;
+      d->rule_arn = arn;
+      d->rule_name = rule.name;
+      Enqueue(std::move(d));
+    }
+  }
+  if (event.contains("replay-name")) return;  // replayed events are not archived again
+  std::string bus_arn = BusArn(bus.name);
+  for (const auto& [name, archive] : archives_) {
+    if (archive.value("EventSourceArn", "") != bus_arn || archive.value("State", "") != "ENABLED") continue;
+    auto p = archive_patterns_.find(name);
+    if (p != archive_patterns_.end()) {
+      std::vector<uint64_t> hit;
+      if (!p->second->Match(event_text, &hit).ok() || hit.empty()) continue;
+    }
+    auto d = std::make_unique<Delivery>();
+    d->kind = Delivery::Kind::kArchive;
+    d->due = d->first = now;
+    d->event_text = event_text;
+    d->archive = name;
+    Enqueue(std::move(d));
+  }
+}
+
+void EventBridge::Enqueue(std::unique_ptr<Delivery> d) {
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push(std::move(d));
+  }
+  queue_cv_.notify_one();
+}
+
+void EventBridge::DeliveryLoop() {
+  std::unique_lock lock(queue_mu_);
+  while (!stopping_) {
+    if (queue_.empty()) {
+      queue_cv_.wait(lock);
+      continue;
+    }
+    absl::Time now = absl::Now();
+    if (queue_.top()->due > now) {
+      queue_cv_.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(queue_.top()->due - now) + 1));
+      continue;
+    }
+    std::unique_ptr<Delivery> d = std::move(const_cast<std::unique_ptr<Delivery>&>(queue_.top()));
+    queue_.pop();
+    lock.unlock();
+    Deliver(*d, now);
+    if (d->due > now) Enqueue(std::move(d));  // a retry
+    lock.lock();
+  }
+}
+
+void EventBridge::Drain(absl::Time now) {
+  for (;;) {
+    std::unique_ptr<Delivery> d;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queue_.empty() || queue_.top()->due > now) return;
+      d = std::move(const_cast<std::unique_ptr<Delivery>&>(queue_.top()));
+      queue_.pop();
+    }
+    Deliver(*d, now);
+    if (d->due > now) Enqueue(std::move(d));
+  }
+}
+
+void EventBridge::Deliver(Delivery& d, absl::Time now) {
+  if (d.kind == Delivery::Kind::kArchive) {
+    static std::atomic<int64_t> seq{0};
+    int64_t s = seq.fetch_add(1);
+    (void)writer_->Write([&](SqliteDb& db) -> absl::Status {
+      ASSIGN_OR_RETURN(auto* st, db.Prepare("INSERT INTO archived(archive, ms, seq, event) VALUES(?,?,?,?)"));
+      return st->Bind(1, d.archive).Bind(2, absl::ToUnixMillis(d.first)).Bind(3, s).Bind(4, d.event_text).Run();
+    });
+    return;
+  }
+  absl::Status st;
+  auto input = events::RenderInput(d.target, d.event, d.rule_arn, d.rule_name, EventTime(d.first));
+  if (!input.ok()) {
+    st = input.status();
+  } else {
+    std::string arn = d.target.value("Arn", "");
+    auto parts = Split(arn, ':');
+    std::string service = parts.size() > 2 ? std::string(parts[2]) : "";
+    if (service == "events") {
+      Json forwarded = Json::parse(*input, nullptr, false);
+      if (forwarded.is_object()) {
+        std::shared_lock lock(mu_);
+        auto bus = FindBus(arn);
+        if (bus.ok()) Route(**bus, forwarded.dump(), forwarded, nullptr);
+        else st = bus.status();
+      }
+    } else {
+      auto it = invokers_.find(service);
+      st = it == invokers_.end() ? absl::UnavailableError(StrCat("no ", service, " service")) : it->second(d.target, *input);
+    }
+  }
+  if (st.ok()) return;
+  // Retry with exponential backoff, within MaximumRetryAttempts and MaximumEventAgeInSeconds.
+  const Json& policy = d.target.value("RetryPolicy", Json::object());
+  int max_attempts = policy.value("MaximumRetryAttempts", 185);
+  int64_t max_age = policy.value("MaximumEventAgeInSeconds", 86400);
+  absl::Duration backoff = absl::Seconds(1) * (1 << std::min(d.attempt, 8));
+  if (d.attempt < max_attempts && now + backoff - d.first <= absl::Seconds(max_age)) {
+    ++d.attempt;
+    d.due = now + backoff;
+  }
+}
+
+absl::StatusOr<Json> EventBridge::TestEventPattern(const Json& in) {
+  std::string pattern = in.value("EventPattern", ""), event_text = in.value("Event", "");
+  if (pattern.empty() || event_text.empty()) return Invalid("EventPattern and Event must be specified.");
+  Json event = Json::parse(event_text, nullptr, false);
+  if (event.is_discarded() || !event.is_object()) return Invalid("Event is not valid JSON.");
+  for (const char* k : {"id", "account", "source", "time", "region", "detail-type"}) {
+    if (!event.contains(k)) return Invalid(StrCat("Parameter Event is not valid. Reason: Provided Event is missing required field ", k));
+  }
+  auto match = events::MatchesPattern(pattern, event_text);
+  if (!match.ok()) return Error(absl::StatusCode::kInvalidArgument, "InvalidEventPatternException", std::string(match.status().message()));
+  return Json{{"Result", *match}};
+}
+
+absl::StatusOr<Json> EventBridge::Tags(const std::string& action, const Json& in) {
+  std::string arn = in.value("ResourceARN", "");
+  std::unique_lock lock(mu_);
+  Json* doc = nullptr;
+  std::string kind, key;
+  for (auto& [name, bus] : buses_) {
+    if (BusArn(name) == arn) {
+      doc = &bus->doc;
+      kind = "bus";
+      key = name;
+    }
+    for (auto& [rname, rule] : bus->rules) {
+      if (RuleArn(name, rname) == arn) {
+        doc = &rule->doc;
+        kind = "rule";
+        key = StrCat(name, "/", rname);
+      }
+    }
+  }
+  if (!doc) return NotFound(StrCat("Resource ", arn, " does not exist."));
+  Json tags = doc->value("Tags", Json::array());
+  if (action == "ListTagsForResource") return Json{{"Tags", tags}};
+  Json next = Json::array();
+  if (action == "TagResource") {
+    std::map<std::string, std::string> m;
+    for (const auto& t : tags) m[t.value("Key", "")] = t.value("Value", "");
+    for (const auto& t : in.value("Tags", Json::array())) m[t.value("Key", "")] = t.value("Value", "");
+    for (const auto& [k, v] : m) next.push_back({{"Key", k}, {"Value", v}});
+  } else {
+    std::set<std::string> drop;
+    for (const auto& k : in.value("TagKeys", Json::array())) drop.insert(k.get<std::string>());
+    for (const auto& t : tags) {
+      if (!drop.contains(t.value("Key", ""))) next.push_back(t);
+    }
+  }
+  Json updated = *doc;
+  updated["Tags"] = next;
+  if (kind == "bus" && key == "default") {
+    *doc = updated;  // the default bus is not stored; its tags live for the process
+    return Json::object();
+  }
+  RETURN_IF_ERROR(Save(kind, key, updated));
+  *doc = updated;
+  return Json::object();
+}
+
+// ---- Schedules ----
+
+void EventBridge::ScheduleLoop() {
+  while (!stop_flag_) {
+    RunDueSchedules(absl::Now());
+    std::unique_lock lock(queue_mu_);
+    queue_cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_; });
+  }
+}
+
+void EventBridge::RunDueSchedules(absl::Time now) {
+  std::lock_guard serial(schedule_mu_);
+  std::vector<std::pair<std::shared_ptr<Rule>, absl::Time>> due;
+  {
+    std::shared_lock lock(mu_);
+    for (auto& [bname, bus] : buses_) {
+      for (auto& [rname, rule] : bus->rules) {
+        if (!rule->schedule || !rule->enabled()) continue;
+        // The latest slot at or before now that was not fired yet: missed slots (the
+        // server was down) are not caught up one by one, and no slot fires twice.
+        absl::Time from = rule->last_fired.value_or(rule->anchor);
+        auto next = rule->schedule->Next(from, rule->anchor);
+        if (!next || *next > now) continue;
+        absl::Time slot = *next;
+        for (int i = 0; i < 100000; ++i) {
+          auto later = rule->schedule->Next(slot, rule->anchor);
+          if (!later || *later > now) break;
+          slot = *later;
+        }
+        due.emplace_back(rule, slot);
+      }
+    }
+  }
+  for (auto& [rule, slot] : due) {
+    {
+      std::unique_lock lock(mu_);
+      Json doc = rule->doc;
+      doc["sluice:last_fired_ms"] = absl::ToUnixMillis(slot);
+      if (!Save("rule", StrCat(rule->bus, "/", rule->name), doc).ok()) continue;  // fire only what is recorded
+      rule->doc = doc;
+      rule->last_fired = slot;
+    }
+    std::string arn = RuleArn(rule->bus, rule->name);
+    Json event = {{"version", "0"}, {"id", Uuid()}, {"detail-type", "Scheduled Event"}, {"source", "aws.events"},
+                  {"account", options_.account}, {"time", EventTime(slot)}, {"region", options_.region},
+                  {"resources", {arn}}, {"detail", Json::object()}};
+    std::string text = event.dump();
+    std::shared_lock lock(mu_);
+    for (const auto& target : rule->targets) {
+      auto d = std::make_unique<Delivery>();
+      d->due = d->first = now;
+      d->event_text = text;
+      d->event = event;
+      d->target = target;
+      d->rule_arn = arn;
+      d->rule_name = rule->name;
+      Enqueue(std::move(d));
+    }
+  }
+}
+
+// ---- Archives and replays ----
+
+absl::StatusOr<Json> EventBridge::ArchiveAction(const std::string& action, const Json& in) {
+  std::string name = in.value("ArchiveName", "");
+  auto arn = [&](const std::string& n) { return StrCat("arn:aws:events:", options_.region, ":", options_.account, ":archive/", n); };
+  auto count = [&](const std::string& n, int64_t* events, int64_t* bytes) {
+    (void)readers_->With([&](SqliteDb& db) -> absl::Status {
+      ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT count(*), coalesce(sum(length(event)),0) FROM archived WHERE archive=?"));
+      s->Bind(1, n);
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (row) {
+        *events = s->Int(0);
+        *bytes = s->Int(1);
+      }
+      s->Reset();
+      return absl::OkStatus();
+    });
+  };
+  auto describe = [&](const Json& a) {
+    Json d = a;
+    int64_t events = 0, bytes = 0;
+    count(a.value("ArchiveName", ""), &events, &bytes);
+    d["EventCount"] = events;
+    d["SizeBytes"] = bytes;
+    return d;
+  };
+  if (action == "CreateArchive") {
+    RETURN_IF_ERROR(CheckName("archiveName", name, 48));
+    std::string source = in.value("EventSourceArn", "");
+    std::unique_lock lock(mu_);
+    if (archives_.contains(name)) return Exists(StrCat("Archive ", name, " already exists."));
+    RETURN_IF_ERROR(FindBus(source).status());
+    std::shared_ptr<events::PatternSet> set;
+    if (in.contains("EventPattern")) {
+      set = std::make_shared<events::PatternSet>();
+      auto st = set->Add(0, in.value("EventPattern", ""));
+      if (!st.ok()) return Error(absl::StatusCode::kInvalidArgument, "InvalidEventPatternException", std::string(st.message()));
+    }
+    Json doc = {{"ArchiveName", name}, {"ArchiveArn", arn(name)}, {"EventSourceArn", BusArn(NameOf(source))},
+                {"State", "ENABLED"}, {"RetentionDays", in.value("RetentionDays", 0)}, {"CreationTime", Seconds(absl::Now())}};
+    if (in.contains("EventPattern")) doc["EventPattern"] = in["EventPattern"];
+    if (in.contains("Description")) doc["Description"] = in["Description"];
+    RETURN_IF_ERROR(Save("archive", name, doc));
+    archives_[name] = doc;
+    if (set) archive_patterns_[name] = set;
+    return Json{{"ArchiveArn", arn(name)}, {"State", "ENABLED"}, {"CreationTime", doc["CreationTime"]}};
+  }
+  if (action == "ListArchives") {
+    std::shared_lock lock(mu_);
+    std::vector<Json> out;
+    for (const auto& [n, a] : archives_) {
+      if (!n.starts_with(in.value("NamePrefix", ""))) continue;
+      if (in.contains("EventSourceArn") && a.value("EventSourceArn", "") != in.value("EventSourceArn", "")) continue;
+      Json d = describe(a);
+      d.erase("EventPattern");
+      d.erase("Description");
+      d.erase("ArchiveArn");
+      out.push_back(d);
+    }
+    return PageOf(std::move(out), in, "Archives");
+  }
+  std::unique_lock lock(mu_);
+  auto it = archives_.find(name);
+  if (it == archives_.end()) return NotFound(StrCat("Archive ", name, " does not exist."));
+  if (action == "DescribeArchive") return describe(it->second);
+  if (action == "UpdateArchive") {
+    Json doc = it->second;
+    for (const char* k : {"Description", "EventPattern", "RetentionDays"}) {
+      if (in.contains(k)) doc[k] = in[k];
+    }
+    if (in.contains("EventPattern")) {
+      auto set = std::make_shared<events::PatternSet>();
+      auto st = set->Add(0, in.value("EventPattern", ""));
+      if (!st.ok()) return Error(absl::StatusCode::kInvalidArgument, "InvalidEventPatternException", std::string(st.message()));
+      archive_patterns_[name] = set;
+    }
+    RETURN_IF_ERROR(Save("archive", name, doc));
+    it->second = doc;
+    return Json{{"ArchiveArn", arn(name)}, {"State", doc["State"]}, {"CreationTime", doc["CreationTime"]}};
+  }
+  if (action == "DeleteArchive") {
+    RETURN_IF_ERROR(Erase("archive", name));
+    RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
+      ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM archived WHERE archive=?"));
+      return s->Bind(1, name).Run();
+    }));
+    archive_patterns_.erase(name);
+    archives_.erase(it);
+    return Json::object();
+  }
+  return Error(absl::StatusCode::kUnimplemented, "UnknownOperationException", StrCat("Unknown action ", action));
+}
+
+absl::StatusOr<Json> EventBridge::ReplayAction(const std::string& action, const Json& in) {
+  std::string name = in.value("ReplayName", "");
+  auto arn = [&](const std::string& n) { return StrCat("arn:aws:events:", options_.region, ":", options_.account, ":replay/", n); };
+  if (action == "StartReplay") {
+    RETURN_IF_ERROR(CheckName("replayName", name, 64));
+    std::unique_lock lock(mu_);
+    if (replays_.contains(name)) return Exists(StrCat("Replay ", name, " already exists."));
+    std::string source = NameOf(in.value("EventSourceArn", ""));
+    if (!archives_.contains(source)) return NotFound(StrCat("Archive ", source, " does not exist."));
+    const Json& dest = in.value("Destination", Json::object());
+    RETURN_IF_ERROR(FindBus(dest.value("Arn", "")).status());
+    if (!in.contains("EventStartTime") || !in.contains("EventEndTime")) {
+      return Invalid("EventStartTime and EventEndTime must be specified.");
+    }
+    if (in["EventEndTime"].get<double>() <= in["EventStartTime"].get<double>()) {
+      return Invalid("Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.");
+    }
+    Json doc = {{"ReplayName", name}, {"ReplayArn", arn(name)}, {"EventSourceArn", archives_[source]["ArchiveArn"]},
+                {"Destination", dest}, {"EventStartTime", in["EventStartTime"]}, {"EventEndTime", in["EventEndTime"]},
+                {"State", "STARTING"}, {"ReplayStartTime", Seconds(absl::Now())}};
+    if (in.contains("Description")) doc["Description"] = in["Description"];
+    RETURN_IF_ERROR(Save("replay", name, doc));
+    replays_[name] = doc;
+    std::lock_guard qlock(queue_mu_);
+    if (!stopping_) threads_.emplace_back(&EventBridge::Replay, this, name);
+    return Json{{"ReplayArn", arn(name)}, {"State", "STARTING"}, {"ReplayStartTime", doc["ReplayStartTime"]}};
+  }
+  if (action == "ListReplays") {
+    std::shared_lock lock(mu_);
+    std::vector<Json> out;
+    for (const auto& [n, r] : replays_) {
+      if (!n.starts_with(in.value("NamePrefix", ""))) continue;
+      if (in.contains("State") && r.value("State", "") != in.value("State", "")) continue;
+      Json d = r;
+      d.erase("Destination");
+      d.erase("Description");
+      d.erase("ReplayArn");
+      out.push_back(d);
+    }
+    return PageOf(std::move(out), in, "Replays");
+  }
+  std::unique_lock lock(mu_);
+  auto it = replays_.find(name);
+  if (it == replays_.end()) return NotFound(StrCat("Replay ", name, " does not exist."));
+  if (action == "DescribeReplay") return it->second;
+  if (action == "CancelReplay") {
+    std::string state = it->second.value("State", "");
+    if (state != "STARTING" && state != "RUNNING") {
+      return Error(absl::StatusCode::kFailedPrecondition, "IllegalStatusException",
+                   StrCat("Replay ", name, " is ", state, " and cannot be cancelled."));
+    }
+    it->second["State"] = "CANCELLING";
+    RETURN_IF_ERROR(Save("replay", name, it->second));
+    return Json{{"ReplayArn", arn(name)}, {"State", "CANCELLING"}};
+  }
+  return Error(absl::StatusCode::kUnimplemented, "UnknownOperationException", StrCat("Unknown action ", action));
+}
+
+void EventBridge::Replay(std::string name) {
+  Json replay;
+  {
+    std::unique_lock lock(mu_);
+    replay = replays_[name];
+    replay["State"] = "RUNNING";
+    replays_[name] = replay;
+    (void)Save("replay", name, replay);
+  }
+  std::string archive = NameOf(replay.value("EventSourceArn", ""));
+  int64_t from = static_cast<int64_t>(replay["EventStartTime"].get<double>() * 1000);
+  int64_t to = static_cast<int64_t>(replay["EventEndTime"].get<double>() * 1000);
+  std::vector<std::string> events;
+  (void)readers_->With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT event FROM archived WHERE archive=? AND ms>=? AND ms<? ORDER BY ms, seq"));
+    s->Bind(1, archive).Bind(2, from).Bind(3, to);
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      events.push_back(s->Text(0));
+    }
+    return absl::OkStatus();
+  });
+  std::vector<std::string> only;
+  const Json& dest = replay["Destination"];
+  for (const auto& f : dest.value("FilterArns", Json::array())) only.push_back(f.get<std::string>());
+  std::string state = "COMPLETED";
+  for (const auto& text : events) {
+    if (stop_flag_) {
+      state = "FAILED";
+      break;
+    }
+    Json event = Json::parse(text, nullptr, false);
+    if (!event.is_object()) continue;
+    event["replay-name"] = name;
+    std::shared_lock lock(mu_);
+    if (replays_[name].value("State", "") == "CANCELLING") {
+      state = "CANCELLED";
+      break;
+    }
+    auto bus = FindBus(dest.value("Arn", ""));
+    if (!bus.ok()) {
+      state = "FAILED";
+      break;
+    }
+    Route(**bus, event.dump(), event, only.empty() ? nullptr : &only);
+  }
+  std::unique_lock lock(mu_);
+  Json& r = replays_[name];
+  r["State"] = state;
+  r["ReplayEndTime"] = Seconds(absl::Now());
+  r["EventLastReplayedTime"] = replay["EventEndTime"];
+  (void)Save("replay", name, r);
+}
+
+}  // namespace sluice
