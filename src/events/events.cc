@@ -778,6 +778,29 @@ void EventBridge::Deliver(Delivery& d, absl::Time now) {
   }
 }
 
+absl::Status EventBridge::Invoke(const Json& target, const std::string& input) {
+  std::string arn = target.value("Arn", "");
+  auto parts = Split(arn, ':');
+  std::string service = parts.size() > 2 ? std::string(parts[2]) : "";
+  if (service == "events") {
+    const Json& p = target.value("EventBridgeParameters", Json::object());
+    Json detail = Json::parse(input, nullptr, false);
+    if (detail.is_discarded() || !detail.is_object()) detail = Json::object();
+    Json event = {{"source", p.value("Source", "aws.scheduler")}, {"detail-type", p.value("DetailType", "Scheduled Event")},
+                  {"resources", Json::array()}, {"detail", detail}};
+    std::string bus = NameOf(arn);
+    {
+      std::shared_lock lock(mu_);
+      RETURN_IF_ERROR(FindBus(bus).status());
+    }
+    Publish(bus, std::move(event));
+    return absl::OkStatus();
+  }
+  auto it = invokers_.find(service);
+  if (it == invokers_.end()) return absl::UnavailableError(StrCat("Sluice has no ", service, " service to deliver to"));
+  return it->second(target, input);
+}
+
 absl::StatusOr<Json> EventBridge::TestEventPattern(const Json& in) {
   std::string pattern = in.value("EventPattern", ""), event_text = in.value("Event", "");
   if (pattern.empty() || event_text.empty()) return Invalid("EventPattern and Event must be specified.");

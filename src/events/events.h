@@ -61,6 +61,13 @@ class EventBridge {
   // source, detail-type, detail, resources; id, time, account, region, version are added.
   void Publish(const std::string& bus, Json event);
 
+  // Delivers `input` to `target` now (EventBridge Scheduler's targets): an event bus gets
+  // an event with EventBridgeParameters' Source and DetailType and `input` as its detail;
+  // other services go to their registered invoker. Unavailable when none is registered.
+  absl::Status Invoke(const Json& target, const std::string& input);
+  // Whether targets of `service` ("events", "sqs", ...) can be delivered.
+  bool CanDeliver(const std::string& service) const { return service == "events" || invokers_.contains(service); }
+
   // Fires the schedule slots due at `now` (the scheduler thread calls it every second).
   void RunDueSchedules(absl::Time now);
   // Runs deliveries due at `now` until none is left; for tests without threads.

@@ -1,4 +1,6 @@
 #include "events/events.h"
+#include "events/scheduler.h"
+#include "http/message.h"
 
 #include <unistd.h>
 
@@ -128,6 +130,59 @@ TEST_F(EventBridgeTest, RulesAndTargetsSurviveARestart) {
   Call("PutEvents", {{"Entries", {{{"Source", "a"}, {"DetailType", "x"}, {"Detail", "{}"}, {"EventBusName", "orders"}}}}});
   eb_->Drain(absl::InfiniteFuture());
   EXPECT_EQ(Archived("sink-archive"), 1);
+}
+
+TEST_F(EventBridgeTest, SchedulerAtFiresOnceThenDeletesItself) {
+  Sink("sink");
+  EventsOptions o;
+  o.start_threads = false;
+  auto scheduler = Scheduler::Open(dir_, *eb_, o);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  absl::Time t0 = absl::Now();
+  std::string at = absl::FormatTime("at(%Y-%m-%dT%H:%M:%S)", t0 + absl::Seconds(90), absl::UTCTimeZone());
+  Json target = {{"Arn", BusArn("sink")}, {"RoleArn", "r"}, {"Input", R"({"k":1})"},
+                 {"EventBridgeParameters", {{"DetailType", "tick"}, {"Source", "my.app"}}}};
+  HttpRequest req;
+  req.method = "POST";
+  auto made = (*scheduler)->Call("POST", "/schedules/once", req,
+                                 {{"ScheduleExpression", at}, {"FlexibleTimeWindow", {{"Mode", "OFF"}}},
+                                  {"Target", target}, {"ActionAfterCompletion", "DELETE"}});
+  ASSERT_TRUE(made.ok()) << made.status();
+  (*scheduler)->RunDue(t0 + absl::Seconds(60));
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 0);
+  (*scheduler)->RunDue(t0 + absl::Seconds(91));
+  (*scheduler)->RunDue(t0 + absl::Seconds(92));
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 1);
+  req.method = "GET";
+  EXPECT_TRUE(absl::IsNotFound((*scheduler)->Call("GET", "/schedules/once", req, Json::object()).status()));
+}
+
+TEST_F(EventBridgeTest, SchedulerRateSlotsSurviveARestart) {
+  Sink("sink");
+  EventsOptions o;
+  o.start_threads = false;
+  absl::Time t0 = absl::Now();
+  Json target = {{"Arn", BusArn("sink")}, {"RoleArn", "r"}, {"EventBridgeParameters", {{"DetailType", "tick"}, {"Source", "my.app"}}}};
+  HttpRequest req;
+  {
+    auto scheduler = Scheduler::Open(dir_, *eb_, o);
+    ASSERT_TRUE(scheduler.ok());
+    ASSERT_TRUE((*scheduler)->Call("POST", "/schedules/every5", req,
+                                   {{"ScheduleExpression", "rate(5 minutes)"}, {"FlexibleTimeWindow", {{"Mode", "OFF"}}},
+                                    {"Target", target}})
+                    .ok());
+    (*scheduler)->RunDue(t0 + absl::Minutes(5) + absl::Seconds(1));
+  }
+  auto again = Scheduler::Open(dir_, *eb_, o);
+  ASSERT_TRUE(again.ok());
+  (*again)->RunDue(t0 + absl::Minutes(5) + absl::Seconds(2));  // the same slot: not again
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 1);
+  (*again)->RunDue(t0 + absl::Minutes(10) + absl::Seconds(1));
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 2);
 }
 
 }  // namespace

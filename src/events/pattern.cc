@@ -1981,40 +1981,141 @@ absl::Status ParseEvent(std::string_view event, Scratch& s, simdjson::dom::eleme
 //   'e' folded value      'P' folded prefix           'X' folded suffix
 //   'c' CIDR network (family, mask bits, masked address)
 //   'A' a value excluded by anything-but anchors (type char + value)
-struct IndexKey {
-  int32_t node;
-  char tag;
-  std::string bytes;
-};
-struct IndexKeyView {
-  int32_t node;
-  char tag;
-  std::string_view bytes;
-};
-
-struct IndexKeyHash {
-  using is_transparent = void;
-  size_t Hash(int32_t node, char tag, std::string_view bytes) const {
-    uint64_t h = std::hash<std::string_view>{}(bytes);
-    h ^= (static_cast<uint64_t>(static_cast<uint32_t>(node)) << 8 | static_cast<unsigned char>(tag)) *
-         0x9E3779B97F4A7C15ull;
-    return static_cast<size_t>(h ^ (h >> 31));
-  }
-  size_t operator()(const IndexKey& k) const { return Hash(k.node, k.tag, k.bytes); }
-  size_t operator()(const IndexKeyView& k) const { return Hash(k.node, k.tag, k.bytes); }
-};
-struct IndexKeyEq {
-  using is_transparent = void;
-  static bool Eq(int32_t n1, char t1, std::string_view b1, int32_t n2, char t2, std::string_view b2) {
-    return n1 == n2 && t1 == t2 && b1 == b2;
-  }
-  bool operator()(const IndexKey& a, const IndexKey& b) const { return Eq(a.node, a.tag, a.bytes, b.node, b.tag, b.bytes); }
-  bool operator()(const IndexKeyView& a, const IndexKey& b) const { return Eq(a.node, a.tag, a.bytes, b.node, b.tag, b.bytes); }
-  bool operator()(const IndexKey& a, const IndexKeyView& b) const { return Eq(a.node, a.tag, a.bytes, b.node, b.tag, b.bytes); }
-};
-
 using Postings = std::vector<Slot>;
-using KeyMap = std::unordered_map<IndexKey, Postings, IndexKeyHash, IndexKeyEq>;
+
+// 64-bit hash of (node, tag, bytes), eight bytes at a time.
+uint64_t HashKey(uint64_t seed, int32_t node, char tag, std::string_view bytes) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = seed ^ ((static_cast<uint64_t>(static_cast<uint32_t>(node)) << 8 | static_cast<unsigned char>(tag)) * kMul);
+  h ^= bytes.size() * 0xC2B2AE3D27D4EB4Full;
+  const char* p = bytes.data();
+  size_t n = bytes.size();
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  return h;
+}
+
+// The index's keys: open addressing with linear probing over 16-byte buckets that keep
+// the full hash, so that a value no pattern names (the common case) costs one probe into
+// one contiguous array; entries live apart. Erasure shifts followers back (no tombstones).
+class KeyIndex {
+ public:
+  const Postings* Find(int32_t node, char tag, std::string_view bytes) const {
+    if (buckets_.empty()) return nullptr;
+    uint64_t h = HashKey(seed_, node, tag, bytes);
+    size_t mask = buckets_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const Bucket& b = buckets_[i];
+      if (b.entry == 0) return nullptr;
+      if (b.hash == h) {
+        const Entry& e = entries_[b.entry - 1];
+        if (e.node == node && e.tag == tag && e.bytes == bytes) return &e.postings;
+      }
+    }
+  }
+
+  Postings& Insert(int32_t node, char tag, std::string_view bytes) {
+    if (const Postings* found = Find(node, tag, bytes)) return const_cast<Postings&>(*found);
+    if ((count_ + 1) * 2 > buckets_.size()) Grow();
+    uint32_t entry;
+    if (!free_.empty()) {
+      entry = free_.back();
+      free_.pop_back();
+    } else {
+      entry = static_cast<uint32_t>(entries_.size());
+      entries_.emplace_back();
+    }
+    Entry& e = entries_[entry];
+    e.node = node;
+    e.tag = tag;
+    e.bytes.assign(bytes);
+    e.postings.clear();
+    uint64_t h = HashKey(seed_, node, tag, bytes);
+    Place(h, entry + 1);
+    ++count_;
+    return e.postings;
+  }
+
+  void Erase(int32_t node, char tag, std::string_view bytes) {
+    if (buckets_.empty()) return;
+    uint64_t h = HashKey(seed_, node, tag, bytes);
+    size_t mask = buckets_.size() - 1;
+    size_t i = h & mask;
+    for (;; i = (i + 1) & mask) {
+      const Bucket& b = buckets_[i];
+      if (b.entry == 0) return;
+      if (b.hash == h) {
+        const Entry& e = entries_[b.entry - 1];
+        if (e.node == node && e.tag == tag && e.bytes == bytes) break;
+      }
+    }
+    uint32_t entry = buckets_[i].entry - 1;
+    entries_[entry].bytes.clear();
+    entries_[entry].bytes.shrink_to_fit();
+    Postings().swap(entries_[entry].postings);
+    free_.push_back(entry);
+    --count_;
+    // Backward-shift deletion: pull later members of the probe run into the hole.
+    for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+      if (buckets_[j].entry == 0) break;
+      size_t home = buckets_[j].hash & mask;
+      bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+      if (movable) {
+        buckets_[i] = buckets_[j];
+        i = j;
+      }
+    }
+    buckets_[i] = Bucket{};
+  }
+
+ private:
+  struct Bucket {
+    uint64_t hash = 0;
+    uint32_t entry = 0;  // index + 1 into entries_; 0: empty
+  };
+  struct Entry {
+    int32_t node = 0;
+    char tag = 0;
+    std::string bytes;
+    Postings postings;
+  };
+
+  void Place(uint64_t h, uint32_t entry_plus_one) {
+    size_t mask = buckets_.size() - 1;
+    size_t i = h & mask;
+    while (buckets_[i].entry != 0) i = (i + 1) & mask;
+    buckets_[i] = Bucket{h, entry_plus_one};
+  }
+
+  void Grow() {
+    std::vector<Bucket> old = std::move(buckets_);
+    buckets_.assign(old.empty() ? 16 : old.size() * 2, Bucket{});
+    for (const Bucket& b : old) {
+      if (b.entry != 0) Place(b.hash, b.entry);
+    }
+  }
+
+  uint64_t seed_ = 0x243F6A8885A308D3ull;
+  std::vector<Bucket> buckets_;
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> free_;
+  size_t count_ = 0;
+};
 
 // A registered length (of prefixes, suffixes, CIDR masks) and how many anchors use it.
 struct LenCount {
@@ -2152,7 +2253,7 @@ struct Anchor {
 // Candidates are gathered here while the view is built.
 class IndexProbe {
  public:
-  IndexProbe(const KeyMap& keys, const std::vector<NodeIndex>& nodes, Scratch& s)
+  IndexProbe(const KeyIndex& keys, const std::vector<NodeIndex>& nodes, Scratch& s)
       : keys_(keys), nodes_(nodes), s_(s) {}
 
   void OnScalar(int32_t trie, const VNode& v) {
@@ -2198,8 +2299,7 @@ class IndexProbe {
   }
 
   const Postings* Find(int32_t trie, char tag, std::string_view bytes) const {
-    auto it = keys_.find(IndexKeyView{trie, tag, bytes});
-    return it == keys_.end() ? nullptr : &it->second;
+    return keys_.Find(trie, tag, bytes);
   }
 
   void Lookup(int32_t trie, char tag, std::string_view bytes) {
@@ -2275,7 +2375,7 @@ class IndexProbe {
     }
   }
 
-  const KeyMap& keys_;
+  const KeyIndex& keys_;
   const std::vector<NodeIndex>& nodes_;
   Scratch& s_;
 };
@@ -2301,14 +2401,14 @@ struct AnchorPlan {
 
 class AnchorPlanner {
  public:
-  AnchorPlanner(const KeyMap& keys, const std::vector<NodeIndex>& nodes) : keys_(keys), nodes_(nodes) {}
+  AnchorPlanner(const KeyIndex& keys, const std::vector<NodeIndex>& nodes) : keys_(keys), nodes_(nodes) {}
 
   AnchorPlan Plan(const CompiledPattern& p) { return PlanObject(p, 0); }
 
  private:
   size_t KeyLoad(int32_t node, char tag, std::string_view bytes) const {
-    auto it = keys_.find(IndexKeyView{node, tag, bytes});
-    return it == keys_.end() ? 0 : it->second.size();
+    const Postings* p = keys_.Find(node, tag, bytes);
+    return p == nullptr ? 0 : p->size();
   }
   const NodeIndex* Node(int32_t node) const {
     return static_cast<size_t>(node) < nodes_.size() ? &nodes_[static_cast<size_t>(node)] : nullptr;
@@ -2489,7 +2589,7 @@ class AnchorPlanner {
     return false;
   }
 
-  const KeyMap& keys_;
+  const KeyIndex& keys_;
   const std::vector<NodeIndex>& nodes_;
 };
 
@@ -2512,7 +2612,7 @@ struct PatternSet::Impl {
   std::vector<Slot> free_slots;
   std::unordered_map<uint64_t, Slot> by_id;
   std::vector<Slot> always;
-  KeyMap keys;
+  KeyIndex keys;
   std::vector<NodeIndex> nodes;  // by trie node id
 
   NodeIndex& Node(int32_t id) {
@@ -2546,7 +2646,7 @@ struct PatternSet::Impl {
     ++ni.anchors;
     switch (a.kind) {
       case Anchor::Kind::kKey: {
-        keys[IndexKey{a.node, a.tag, a.bytes}].push_back(slot);
+        keys.Insert(a.node, a.tag, a.bytes).push_back(slot);
         if (std::vector<LenCount>* lens = LensFor(ni, a.tag)) AddLen(lens, a.len);
         if (uint32_t* counter = CounterFor(ni, a.tag)) ++*counter;
         if (a.tag == 'c') AddLen(a.bytes[0] == 4 ? &ni.cidr4_masks : &ni.cidr6_masks, a.len);
@@ -2561,7 +2661,7 @@ struct PatternSet::Impl {
       case Anchor::Kind::kAnythingBut:
         ni.anything_but.push_back(slot);
         for (const std::string& b : a.excluded) {
-          keys[IndexKey{a.node, 'A', b}].push_back(slot);
+          keys.Insert(a.node, 'A', b).push_back(slot);
           ++ni.exclusions;
         }
         break;
@@ -2569,10 +2669,11 @@ struct PatternSet::Impl {
   }
 
   void DropKey(int32_t node, char tag, const std::string& bytes, Slot slot) {
-    auto it = keys.find(IndexKeyView{node, tag, bytes});
-    if (it == keys.end()) return;
-    DropSlot(&it->second, slot);
-    if (it->second.empty()) keys.erase(it);
+    const Postings* found = keys.Find(node, tag, bytes);
+    if (found == nullptr) return;
+    Postings& postings = const_cast<Postings&>(*found);
+    DropSlot(&postings, slot);
+    if (postings.empty()) keys.Erase(node, tag, bytes);
   }
 
   void Unregister(const Anchor& a, Slot slot) {

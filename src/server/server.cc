@@ -8,6 +8,7 @@
 #include "nlohmann/json.hpp"
 #include "athena/athena.h"
 #include "events/events.h"
+#include "events/scheduler.h"
 #include "glue/glue.h"
 #include "s3/s3.h"
 #include "s3/store.h"
@@ -45,6 +46,8 @@ class ServerImpl final : public Server {
     });
     router_.AddService(MakeS3Service(*s3_, notifications_.get()));
     router_.AddService(MakeEventsService(*events_));
+    ASSIGN_OR_RETURN(scheduler_, Scheduler::Open(o.data_dir + "/events", *events_, events));
+    router_.AddService(MakeSchedulerService(*scheduler_));
     athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
     RETURN_IF_ERROR(athena_->Init());
     dq_ = std::make_unique<DataQuality>(*catalog_, athena_->engine(), *duckdb_);
@@ -90,10 +93,12 @@ class ServerImpl final : public Server {
     if (athena_) athena_->Stop();
     athena_.reset();
     if (crawlers_) crawlers_->Stop();
+    if (scheduler_) scheduler_->Stop();
     if (events_) events_->Stop();
     crawlers_.reset();
     duckdb_.reset();
     notifications_.reset();
+    scheduler_.reset();
     events_.reset();
     catalog_.reset();
     s3_.reset();
@@ -109,6 +114,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<AthenaService> athena_;
   std::unique_ptr<EventBridge> events_;
   std::unique_ptr<Notifications> notifications_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<DataQuality> dq_;
   std::unique_ptr<Jobs> jobs_;
   std::unique_ptr<Crawlers> crawlers_;
