@@ -1,0 +1,2 @@
+#include "states/language.h"
+#include "gtest/gtest.h"

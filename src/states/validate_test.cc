@@ -1,0 +1,2 @@
+#include "states/validate.h"
+#include "gtest/gtest.h"
