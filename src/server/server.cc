@@ -13,6 +13,7 @@
 #include "s3/s3.h"
 #include "s3/store.h"
 #include "server/config.h"
+#include "server/integrations.h"
 #include "server/version.h"
 #include "spdlog/spdlog.h"
 
@@ -45,7 +46,8 @@ class ServerImpl final : public Server {
       events_->Publish(bus, std::move(event));
     });
     router_.AddService(MakeS3Service(*s3_, notifications_.get()));
-    router_.AddService(MakeEventsService(*events_));
+    routes_.services["eventbridge"] = {MakeEventsService(*events_), "AWSEvents", "EventBridge"};
+    router_.AddService(routes_.services["eventbridge"].route);
     ASSIGN_OR_RETURN(scheduler_, Scheduler::Open(o.data_dir + "/events", *events_, events));
     router_.AddService(MakeSchedulerService(*scheduler_));
     athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
@@ -59,12 +61,22 @@ class ServerImpl final : public Server {
     jobs.secret_key = config_.access_keys.begin()->second;
     jobs_ = std::make_unique<Jobs>(*catalog_, *s3_, athena_->engine(), *duckdb_, *dq_, o.data_dir + "/glue", jobs);
     RETURN_IF_ERROR(jobs_->Init());
-    router_.AddService(MakeGlueService(*catalog_, *crawlers_, *jobs_, *dq_));
+    routes_.services["glue"] = {MakeGlueService(*catalog_, *crawlers_, *jobs_, *dq_), "AWSGlue", "Glue"};
+    router_.AddService(routes_.services["glue"].route);
     if (auto st = s3_->CreateBucket("sluice-athena-results", config_.region);
         !st.ok() && S3ErrorCode(st) != "BucketAlreadyOwnedByYou") {
       return st;
     }
-    router_.AddService(MakeAthenaService(*athena_));
+    routes_.services["athena"] = {MakeAthenaService(*athena_), "AmazonAthena", "Athena"};
+    router_.AddService(routes_.services["athena"].route);
+    StatesOptions states;
+    states.region = config_.region;
+    ASSIGN_OR_RETURN(sfn_, StepFunctions::Open(o.data_dir + "/states", states));
+    routes_.services["sfn"] = {MakeStatesService(*sfn_), "AWSStepFunctions", "Sfn"};
+    router_.AddService(routes_.services["sfn"].route);
+    RegisterStatesIntegrations(*sfn_, routes_);
+    RegisterEventsTargets(*events_, *sfn_);
+    RETURN_IF_ERROR(sfn_->Resume());
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();
       for (const auto& name : router_.ServiceNames()) services[name] = "running";
@@ -86,7 +98,12 @@ class ServerImpl final : public Server {
   void Stop() override {
     if (http_) http_->Stop();
     http_.reset();
+    // Event deliveries and schedules may start executions: stop them first.
+    if (scheduler_) scheduler_->Stop();
+    if (events_) events_->Stop();
+    if (sfn_) sfn_->Stop();
     if (jobs_) jobs_->Stop();
+    sfn_.reset();
     jobs_.reset();
     if (dq_) dq_->Stop();
     dq_.reset();
@@ -115,6 +132,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<EventBridge> events_;
   std::unique_ptr<Notifications> notifications_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<StepFunctions> sfn_;
+  JsonRoutes routes_;  // the JSON services, also called in-process by Step Functions tasks
   std::unique_ptr<DataQuality> dq_;
   std::unique_ptr<Jobs> jobs_;
   std::unique_ptr<Crawlers> crawlers_;

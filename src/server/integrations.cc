@@ -1,0 +1,119 @@
+#include "server/integrations.h"
+
+#include <thread>
+
+#include "base/strings.h"
+#include "states/language.h"
+
+namespace sluice {
+namespace {
+
+using Json = nlohmann::json;
+
+// Waits for a job-like resource to finish: polls `describe` until `done` says so.
+absl::StatusOr<Json> Poll(const std::function<absl::StatusOr<Json>()>& describe,
+                          const std::function<std::string(const Json&)>& state, const std::vector<std::string>& ok,
+                          const std::vector<std::string>& failed, absl::Time deadline,
+                          const std::function<bool()>& stopped, const std::function<void()>& cancel) {
+  for (int delay = 50;; delay = std::min(delay * 2, 1000)) {
+    ASSIGN_OR_RETURN(Json d, describe());
+    std::string s = state(d);
+    if (std::find(ok.begin(), ok.end(), s) != ok.end()) return d;
+    if (std::find(failed.begin(), failed.end(), s) != failed.end()) {
+      return states::StatesError("States.TaskFailed", d.dump());
+    }
+    if (stopped()) {
+      cancel();  // the task is abandoned: stop what it started, as Step Functions does
+      if (absl::Now() >= deadline) return states::StatesError("States.Timeout", "The task timed out");
+      return absl::CancelledError("The execution was stopped");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Json> JsonRoutes::Call(const std::string& service, const std::string& action, const Json& input) const {
+  auto it = services.find(service);
+  if (it == services.end()) {
+    return states::StatesError("States.TaskFailed", StrCat("Sluice has no ", service, " service for aws-sdk tasks yet"));
+  }
+  HttpRequest req;
+  req.method = "POST";
+  req.path = "/";
+  req.request_id = "sfn-internal";
+  req.headers = {{"x-amz-target", StrCat(it->second.target_prefix, ".", action)},
+                 {"content-type", "application/x-amz-json-1.1"}};
+  SigV4Auth auth;
+  auto op = it->second.route.handler(req, auth);
+  std::string body = input.dump();
+  op->OnBody(body);
+  HttpResponse r = op->Finish();
+  Json out = StripWhitespace(r.body).empty() ? Json::object() : Json::parse(r.body, nullptr, false);
+  if (r.status != 200) {
+    std::string code = out.is_object() ? out.value("__type", "ServiceException") : "ServiceException";
+    if (auto hash = code.rfind('#'); hash != std::string::npos) code = code.substr(hash + 1);
+    std::string message = out.is_object() ? out.value("message", out.value("Message", r.body)) : r.body;
+    return states::StatesError(StrCat(it->second.error_prefix, ".", code), message);
+  }
+  return out;
+}
+
+void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes) {
+  for (const auto& [name, entry] : routes.services) {
+    std::string service = name;
+    sfn.RegisterSdk(service, [&routes, service](const std::string& action, const Json& input) {
+      return routes.Call(service, action, input);
+    });
+  }
+  sfn.RegisterIntegration("glue", [&routes](const std::string& action, const std::string& mode, const Json& params,
+                                            absl::Time deadline, const std::function<bool()>& stopped)
+                                      -> absl::StatusOr<Json> {
+    if (action != "startJobRun") {
+      return states::StatesError("States.Runtime", StrCat("Unsupported Glue integration ", action));
+    }
+    ASSIGN_OR_RETURN(Json started, routes.Call("glue", "StartJobRun", params));
+    if (mode.empty()) return started;
+    std::string job = params.value("JobName", ""), run = started.value("JobRunId", "");
+    ASSIGN_OR_RETURN(Json done,
+                     Poll([&] { return routes.Call("glue", "GetJobRun", {{"JobName", job}, {"RunId", run}}); },
+                          [](const Json& d) { return d["JobRun"].value("JobRunState", ""); }, {"SUCCEEDED"},
+                          {"FAILED", "STOPPED", "TIMEOUT", "ERROR"}, deadline, stopped,
+                          [&] { (void)routes.Call("glue", "BatchStopJobRun", {{"JobName", job}, {"JobRunIds", {run}}}); }));
+    return done["JobRun"];
+  });
+  sfn.RegisterIntegration("athena", [&routes](const std::string& action, const std::string& mode, const Json& params,
+                                              absl::Time deadline, const std::function<bool()>& stopped)
+                                        -> absl::StatusOr<Json> {
+    std::string op = action;
+    if (!op.empty()) op[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(op[0])));
+    ASSIGN_OR_RETURN(Json out, routes.Call("athena", op, params));
+    if (action != "startQueryExecution" || mode.empty()) return out;
+    std::string id = out.value("QueryExecutionId", "");
+    return Poll([&] { return routes.Call("athena", "GetQueryExecution", {{"QueryExecutionId", id}}); },
+                [](const Json& d) { return d["QueryExecution"]["Status"].value("State", ""); }, {"SUCCEEDED"},
+                {"FAILED", "CANCELLED"}, deadline, stopped,
+                [&] { (void)routes.Call("athena", "StopQueryExecution", {{"QueryExecutionId", id}}); });
+  });
+  sfn.RegisterIntegration("events", [&routes](const std::string& action, const std::string&, const Json& params,
+                                              absl::Time, const std::function<bool()>&) -> absl::StatusOr<Json> {
+    if (action != "putEvents") return states::StatesError("States.Runtime", StrCat("Unsupported EventBridge integration ", action));
+    Json entries = params.value("Entries", Json::array());
+    for (auto& e : entries) {
+      // The integration accepts Detail as an object and sends it as JSON text.
+      if (e.contains("Detail") && !e["Detail"].is_string()) e["Detail"] = e["Detail"].dump();
+    }
+    ASSIGN_OR_RETURN(Json out, routes.Call("eventbridge", "PutEvents", {{"Entries", entries}}));
+    if (out.value("FailedEntryCount", 0) > 0) return states::StatesError("EventBridge.FailedEntry", out.dump());
+    return out;
+  });
+}
+
+void RegisterEventsTargets(EventBridge& events, StepFunctions& sfn) {
+  events.RegisterInvoker("states", [&sfn](const Json& target, const std::string& input) -> absl::Status {
+    auto out = sfn.Call("StartExecution", {{"stateMachineArn", target.value("Arn", "")}, {"input", input}});
+    return out.status();
+  });
+}
+
+}  // namespace sluice

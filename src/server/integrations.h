@@ -1,0 +1,38 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "events/events.h"
+#include "http/router.h"
+#include "nlohmann/json.hpp"
+#include "states/states.h"
+
+// Wiring between services, kept in the composition root so the module graph stays
+// acyclic: Step Functions tasks call Glue, Athena, EventBridge and Step Functions through
+// the same JSON routes the HTTP endpoint serves (no HTTP in between), and EventBridge
+// delivers to Step Functions.
+namespace sluice {
+
+// The JSON-protocol routes by SDK service name ("glue", "athena", "eventbridge", "sfn")
+// with their X-Amz-Target prefixes.
+struct JsonRoutes {
+  struct Entry {
+    ServiceRoute route;
+    std::string target_prefix;
+    std::string error_prefix;  // "Glue": aws-sdk task errors are "Glue.<Exception>"
+  };
+  std::map<std::string, Entry> services;
+  // Calls `action` of `service` in-process; errors are ASL errors "<Prefix>.<Code>".
+  absl::StatusOr<nlohmann::json> Call(const std::string& service, const std::string& action,
+                                      const nlohmann::json& input) const;
+};
+
+// Registers the optimized integrations (glue:startJobRun[.sync], athena:startQueryExecution
+// [.sync], athena:getQueryResults, athena:stopQueryExecution, events:putEvents) and every
+// route in `routes` as an aws-sdk service. `routes` must outlive `sfn`.
+void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes);
+// Lets EventBridge rules target state machines (StartExecution with the rendered input).
+void RegisterEventsTargets(EventBridge& events, StepFunctions& sfn);
+
+}  // namespace sluice
