@@ -411,7 +411,20 @@ bool StepFunctions::Sleep(Execution& e, absl::Time until) {
 
 void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json input) {
   states::Hooks hooks;
-  hooks.event = [&](const std::string& type, Json details) { AddEvent(*e, type, std::move(details)); };
+  // A resumed execution re-enters its checkpointed state; its history already says so.
+  bool skip_reentry = false;
+  if (!start_at.empty() && !e->events.empty()) {
+    const Json& last = e->events.back();
+    skip_reentry = last.value("type", "").ends_with("StateEntered") &&
+                   last.value("stateEnteredEventDetails", Json::object()).value("name", "") == start_at;
+  }
+  hooks.event = [&](const std::string& type, Json details) {
+    if (skip_reentry) {
+      skip_reentry = false;
+      if (type.ends_with("StateEntered") && details.value("name", "") == start_at) return;
+    }
+    AddEvent(*e, type, std::move(details));
+  };
   hooks.stopped = [&] { return e->stop.load() || absl::Now() >= e->deadline; };
   hooks.sleep = [&](absl::Time until) {
     // A resumed Wait keeps the deadline it had: count from when the state was entered.
@@ -421,13 +434,19 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     }
     return Sleep(*e, until);
   };
+  bool first_state = true;
   hooks.checkpoint = [&](const std::string& state, const Json& data) {
-    e->resume_entered.reset();
+    // The first state of a resumed run keeps the entered time of its checkpoint (a Wait's
+    // deadline counts from it); later states start now.
+    absl::Time entered = absl::Now();
+    if (first_state && e->resume_entered) entered = *e->resume_entered;
+    else e->resume_entered.reset();
+    first_state = false;
     if (!e->durable) return;
     Json doc;
     {
       std::lock_guard lock(mu_);
-      e->doc["sluice:checkpoint"] = {{"state", state}, {"input", data}, {"entered_ms", absl::ToUnixMillis(absl::Now())}};
+      e->doc["sluice:checkpoint"] = {{"state", state}, {"input", data}, {"entered_ms", absl::ToUnixMillis(entered)}};
       doc = e->doc;
     }
     (void)Save("execution", e->arn, doc);

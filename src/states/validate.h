@@ -32,8 +32,9 @@ struct Diagnostic {
   bool operator==(const Diagnostic&) const = default;
 };
 
-// Every problem found in `definition_json`, errors and warnings, in a stable order
-// (document order within a state machine; graph findings after the states they concern).
+// Every problem found in `definition_json`, errors and warnings, in a stable order: states
+// in the order they are written (their fields alphabetically), and each state machine's
+// graph findings (missing targets, no terminal state, unreachable states) after its states.
 // The definition is acceptable when no diagnostic has severity "ERROR" (see HasErrors);
 // an empty result means it is also free of warnings. Never throws.
 //
