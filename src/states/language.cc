@@ -1,3 +1,5 @@
+#include <openssl/evp.h>
+
 #include "states/language.h"
 
 #include <algorithm>
@@ -812,258 +814,21 @@ absl::StatusOr<std::optional<Json>> Query(const Json& input, std::string_view te
 }
 
 // ---------------------------------------------------------------------------------------
-// Hashes (MD5, SHA-1, SHA-2) and Base64. Local implementations: the states_language target
-// does not link OpenSSL.
+// Hashes (OpenSSL) and Base64 (MIME-tolerant, as States.Base64Decode accepts).
 
-uint32_t Rotl32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
-uint32_t Rotr32(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-uint64_t Rotr64(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
-
-// A little-endian 320-bit unsigned integer, enough to test x^3 <= p * 2^192 exactly.
-using Big = std::array<uint32_t, 10>;
-
-Big BigFrom(unsigned __int128 v) {
-  Big b{};
-  for (int i = 0; i < 4; ++i, v >>= 32) b[static_cast<size_t>(i)] = static_cast<uint32_t>(v);
-  return b;
-}
-
-Big BigMul(const Big& a, const Big& b) {
-  Big r{};
-  for (size_t i = 0; i < a.size(); ++i) {
-    uint64_t carry = 0;
-    for (size_t j = 0; i + j < r.size(); ++j) {
-      uint64_t cur = uint64_t{a[i]} * b[j] + r[i + j] + carry;
-      r[i + j] = static_cast<uint32_t>(cur);
-      carry = cur >> 32;
-    }
-  }
-  return r;
-}
-
-bool BigLessEqual(const Big& a, const Big& b) {
-  for (size_t i = a.size(); i-- > 0;) {
-    if (a[i] != b[i]) return a[i] < b[i];
-  }
-  return true;
-}
-
-// The first `bits` (32 or 64) bits of the fractional part of the `root`-th (2 or 3) root of
-// the prime `p`: the SHA-2 round constants and initial hash values, computed exactly.
-uint64_t RootFraction(uint32_t p, int root, int bits) {
-  Big target{};
-  target[static_cast<size_t>(root * bits / 32)] = p;  // p * 2^(root*bits)
-  unsigned __int128 x = 0;
-  for (int bit = bits + 2; bit >= 0; --bit) {  // the roots used are below 8
-    unsigned __int128 candidate = x | (static_cast<unsigned __int128>(1) << bit);
-    Big c = BigFrom(candidate), power = c;
-    for (int r = 1; r < root; ++r) power = BigMul(power, c);
-    if (BigLessEqual(power, target)) x = candidate;
-  }
-  return bits == 64 ? static_cast<uint64_t>(x) : static_cast<uint64_t>(x) & 0xFFFFFFFFu;
-}
-
-struct HashConstants {
-  std::array<uint32_t, 64> md5;
-  std::array<uint32_t, 64> k256;
-  std::array<uint32_t, 8> h256;
-  std::array<uint64_t, 80> k512;
-  std::array<uint64_t, 8> h512;
-  std::array<uint64_t, 8> h384;
-};
-
-const HashConstants& Constants() {
-  static const HashConstants* constants = [] {
-    std::vector<uint32_t> primes;
-    for (uint32_t n = 2; primes.size() < 80; ++n) {
-      bool prime = true;
-      for (uint32_t p : primes) {
-        if (p * p > n) break;
-        if (n % p == 0) {
-          prime = false;
-          break;
-        }
-      }
-      if (prime) primes.push_back(n);
-    }
-    auto* c = new HashConstants;
-    for (size_t i = 0; i < 64; ++i) {
-      c->md5[i] = static_cast<uint32_t>(std::floor(std::fabs(std::sin(static_cast<double>(i + 1))) * 4294967296.0));
-      c->k256[i] = static_cast<uint32_t>(RootFraction(primes[i], 3, 32));
-    }
-    for (size_t i = 0; i < 80; ++i) c->k512[i] = RootFraction(primes[i], 3, 64);
-    for (size_t i = 0; i < 8; ++i) {
-      c->h256[i] = static_cast<uint32_t>(RootFraction(primes[i], 2, 32));
-      c->h512[i] = RootFraction(primes[i], 2, 64);
-      c->h384[i] = RootFraction(primes[i + 8], 2, 64);
-    }
-    return c;
-  }();
-  return *constants;
-}
-
-// Merkle–Damgård padding: 0x80, zeros, and the bit length in `length_bytes` bytes.
-std::string Pad(std::string_view data, size_t block, size_t length_bytes, bool little_endian) {
-  std::string msg(data);
-  msg.push_back(static_cast<char>(0x80));
-  while (msg.size() % block != block - length_bytes) msg.push_back('\0');
-  unsigned __int128 bits = static_cast<unsigned __int128>(data.size()) * 8;
-  for (size_t i = 0; i < length_bytes; ++i) {
-    size_t shift = 8 * (little_endian ? i : length_bytes - 1 - i);
-    msg.push_back(shift < 128 ? static_cast<char>(static_cast<uint8_t>(bits >> shift)) : '\0');
-  }
-  return msg;
-}
-
-uint32_t Load32(const std::string& s, size_t at, bool little_endian) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) {
-    uint32_t byte = static_cast<uint8_t>(s[at + i]);
-    v |= byte << (8 * (little_endian ? i : 3 - i));
-  }
-  return v;
-}
-
-uint64_t Load64(const std::string& s, size_t at) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
-  return v;
-}
-
-std::string Hex(const std::vector<uint8_t>& bytes) {
+// States.Hash digests, as lower-case hex, through OpenSSL.
+std::string Digest(const char* algorithm, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  const EVP_MD* md = EVP_get_digestbyname(algorithm);
+  if (!md || EVP_Digest(data.data(), data.size(), out, &size, md, nullptr) != 1) return "";
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex.push_back(kDigits[out[i] >> 4]);
+    hex.push_back(kDigits[out[i] & 15]);
   }
-  return out;
-}
-
-template <class Word>
-void AppendWord(std::vector<uint8_t>* out, Word w, bool little_endian) {
-  for (size_t i = 0; i < sizeof(Word); ++i) {
-    size_t shift = 8 * (little_endian ? i : sizeof(Word) - 1 - i);
-    out->push_back(static_cast<uint8_t>(w >> shift));
-  }
-}
-
-std::string Md5(std::string_view data) {
-  static constexpr int kShift[4][4] = {{7, 12, 17, 22}, {5, 9, 14, 20}, {4, 11, 16, 23}, {6, 10, 15, 21}};
-  const auto& k = Constants().md5;
-  uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
-  std::string msg = Pad(data, 64, 8, true);
-  for (size_t off = 0; off < msg.size(); off += 64) {
-    uint32_t m[16];
-    for (size_t j = 0; j < 16; ++j) m[j] = Load32(msg, off + 4 * j, true);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
-    for (int i = 0; i < 64; ++i) {
-      uint32_t f;
-      int g;
-      if (i < 16) {
-        f = (b & c) | (~b & d), g = i;
-      } else if (i < 32) {
-        f = (d & b) | (~d & c), g = (5 * i + 1) % 16;
-      } else if (i < 48) {
-        f = b ^ c ^ d, g = (3 * i + 5) % 16;
-      } else {
-        f = c ^ (b | ~d), g = (7 * i) % 16;
-      }
-      f = f + a + k[static_cast<size_t>(i)] + m[g];
-      a = d, d = c, c = b;
-      b = b + Rotl32(f, kShift[i / 16][i % 4]);
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d;
-  }
-  std::vector<uint8_t> out;
-  for (uint32_t w : h) AppendWord(&out, w, true);
-  return Hex(out);
-}
-
-std::string Sha1(std::string_view data) {
-  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-  std::string msg = Pad(data, 64, 8, false);
-  for (size_t off = 0; off < msg.size(); off += 64) {
-    uint32_t w[80];
-    for (size_t j = 0; j < 16; ++j) w[j] = Load32(msg, off + 4 * j, false);
-    for (size_t j = 16; j < 80; ++j) w[j] = Rotl32(w[j - 3] ^ w[j - 8] ^ w[j - 14] ^ w[j - 16], 1);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (size_t i = 0; i < 80; ++i) {
-      uint32_t f, k;
-      if (i < 20) {
-        f = (b & c) | (~b & d), k = 0x5A827999;
-      } else if (i < 40) {
-        f = b ^ c ^ d, k = 0x6ED9EBA1;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
-      } else {
-        f = b ^ c ^ d, k = 0xCA62C1D6;
-      }
-      uint32_t t = Rotl32(a, 5) + f + e + k + w[i];
-      e = d, d = c, c = Rotl32(b, 30), b = a, a = t;
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-  }
-  std::vector<uint8_t> out;
-  for (uint32_t w : h) AppendWord(&out, w, false);
-  return Hex(out);
-}
-
-std::string Sha256(std::string_view data) {
-  const HashConstants& c = Constants();
-  std::array<uint32_t, 8> h = c.h256;
-  std::string msg = Pad(data, 64, 8, false);
-  for (size_t off = 0; off < msg.size(); off += 64) {
-    uint32_t w[64];
-    for (size_t j = 0; j < 16; ++j) w[j] = Load32(msg, off + 4 * j, false);
-    for (size_t j = 16; j < 64; ++j) {
-      uint32_t s0 = Rotr32(w[j - 15], 7) ^ Rotr32(w[j - 15], 18) ^ (w[j - 15] >> 3);
-      uint32_t s1 = Rotr32(w[j - 2], 17) ^ Rotr32(w[j - 2], 19) ^ (w[j - 2] >> 10);
-      w[j] = w[j - 16] + s0 + w[j - 7] + s1;
-    }
-    std::array<uint32_t, 8> v = h;
-    for (size_t i = 0; i < 64; ++i) {
-      uint32_t s1 = Rotr32(v[4], 6) ^ Rotr32(v[4], 11) ^ Rotr32(v[4], 25);
-      uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-      uint32_t t1 = v[7] + s1 + ch + c.k256[i] + w[i];
-      uint32_t s0 = Rotr32(v[0], 2) ^ Rotr32(v[0], 13) ^ Rotr32(v[0], 22);
-      uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-      v = {t1 + s0 + maj, v[0], v[1], v[2], v[3] + t1, v[4], v[5], v[6]};
-    }
-    for (size_t i = 0; i < 8; ++i) h[i] += v[i];
-  }
-  std::vector<uint8_t> out;
-  for (uint32_t w : h) AppendWord(&out, w, false);
-  return Hex(out);
-}
-
-// SHA-512, or SHA-384 (other initial values, output truncated to 48 bytes).
-std::string Sha512(std::string_view data, bool sha384) {
-  const HashConstants& c = Constants();
-  std::array<uint64_t, 8> h = sha384 ? c.h384 : c.h512;
-  std::string msg = Pad(data, 128, 16, false);
-  for (size_t off = 0; off < msg.size(); off += 128) {
-    uint64_t w[80];
-    for (size_t j = 0; j < 16; ++j) w[j] = Load64(msg, off + 8 * j);
-    for (size_t j = 16; j < 80; ++j) {
-      uint64_t s0 = Rotr64(w[j - 15], 1) ^ Rotr64(w[j - 15], 8) ^ (w[j - 15] >> 7);
-      uint64_t s1 = Rotr64(w[j - 2], 19) ^ Rotr64(w[j - 2], 61) ^ (w[j - 2] >> 6);
-      w[j] = w[j - 16] + s0 + w[j - 7] + s1;
-    }
-    std::array<uint64_t, 8> v = h;
-    for (size_t i = 0; i < 80; ++i) {
-      uint64_t s1 = Rotr64(v[4], 14) ^ Rotr64(v[4], 18) ^ Rotr64(v[4], 41);
-      uint64_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-      uint64_t t1 = v[7] + s1 + ch + c.k512[i] + w[i];
-      uint64_t s0 = Rotr64(v[0], 28) ^ Rotr64(v[0], 34) ^ Rotr64(v[0], 39);
-      uint64_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-      v = {t1 + s0 + maj, v[0], v[1], v[2], v[3] + t1, v[4], v[5], v[6]};
-    }
-    for (size_t i = 0; i < 8; ++i) h[i] += v[i];
-  }
-  std::vector<uint8_t> out;
-  for (size_t i = 0; i < (sha384 ? 6u : 8u); ++i) AppendWord(&out, h[i], false);
-  return Hex(out);
+  return hex;
 }
 
 constexpr std::string_view kBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1131,11 +896,19 @@ uint64_t SplitMix64(uint64_t* state) {
 }
 
 std::string NewUuid() {
-  std::vector<uint8_t> b;
-  for (int i = 0; i < 2; ++i) AppendWord(&b, ThreadRng()(), false);
+  uint8_t b[16];
+  for (int i = 0; i < 2; ++i) {
+    uint64_t w = ThreadRng()();
+    for (int j = 0; j < 8; ++j) b[i * 8 + j] = static_cast<uint8_t>(w >> (56 - 8 * j));
+  }
   b[6] = static_cast<uint8_t>((b[6] & 0x0F) | 0x40);  // version 4
   b[8] = static_cast<uint8_t>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
-  std::string hex = Hex(b);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (uint8_t x : b) {
+    hex.push_back(kDigits[x >> 4]);
+    hex.push_back(kDigits[x & 15]);
+  }
   return StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-", hex.substr(16, 4), "-",
                 hex.substr(20));
 }
@@ -1608,11 +1381,11 @@ class IntrinsicEvaluator {
   absl::StatusOr<Json> Hash(std::string_view name, std::vector<Json>& args) {
     ASSIGN_OR_RETURN(std::string data, LimitedString(name, args[0]));
     const Json& algorithm = args[1];
-    if (algorithm == "MD5") return Json(Md5(data));
-    if (algorithm == "SHA-1") return Json(Sha1(data));
-    if (algorithm == "SHA-256") return Json(Sha256(data));
-    if (algorithm == "SHA-384") return Json(Sha512(data, true));
-    if (algorithm == "SHA-512") return Json(Sha512(data, false));
+    if (algorithm == "MD5") return Json(Digest("MD5", data));
+    if (algorithm == "SHA-1") return Json(Digest("SHA1", data));
+    if (algorithm == "SHA-256") return Json(Digest("SHA256", data));
+    if (algorithm == "SHA-384") return Json(Digest("SHA384", data));
+    if (algorithm == "SHA-512") return Json(Digest("SHA512", data));
     return ArgumentError(name, 1, "one of MD5, SHA-1, SHA-256, SHA-384, SHA-512", algorithm);
   }
 
