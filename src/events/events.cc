@@ -597,8 +597,19 @@ absl::StatusOr<Json> EventBridge::PutEvents(const Json& in) {
                           "' at 'entries' failed to satisfy constraint: Member must have length less than or equal "
                           "to 10 and greater than or equal to 1"));
   }
+  // AWS's entry size: the UTF-8 bytes of Source, DetailType, Detail and Resources, plus 14
+  // for a Time.
   size_t total = 0;
-  for (const auto& e : entries) total += e.dump().size();
+  for (const auto& e : entries) {
+    if (!e.is_object()) continue;
+    for (const char* k : {"Source", "DetailType", "Detail"}) {
+      if (e.contains(k) && e[k].is_string()) total += e[k].get<std::string>().size();
+    }
+    for (const auto& r : e.value("Resources", Json::array())) {
+      if (r.is_string()) total += r.get<std::string>().size();
+    }
+    if (e.contains("Time")) total += 14;
+  }
   if (total > kMaxEntrySize) return Invalid("Total size of the entries in the request is over the limit.");
   Json results = Json::array();
   int failed = 0;
@@ -685,7 +696,15 @@ void EventBridge::Route(Bus& bus, const std::string& event_text, const Json& eve
     }
     auto d = std::make_unique<Delivery>();
     d->kind = Delivery::Kind::kArchive;
-    d->due = d->first = now;
+    d->due = now;
+    // Replays select archived events by the event's own time.
+    d->first = now;
+    absl::Time event_time;
+    std::string err;
+    if (event.contains("time") && event["time"].is_string() &&
+        absl::ParseTime(absl::RFC3339_full, event["time"].get<std::string>(), &event_time, &err)) {
+      d->first = event_time;
+    }
     d->event_text = event_text;
     d->archive = name;
     Enqueue(std::move(d));
@@ -697,7 +716,8 @@ void EventBridge::Enqueue(std::unique_ptr<Delivery> d) {
     std::lock_guard lock(queue_mu_);
     queue_.push(std::move(d));
   }
-  queue_cv_.notify_one();
+  // The scheduler thread waits on the same condition variable: wake both.
+  queue_cv_.notify_all();
 }
 
 void EventBridge::DeliveryLoop() {
@@ -712,12 +732,38 @@ void EventBridge::DeliveryLoop() {
       queue_cv_.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(queue_.top()->due - now) + 1));
       continue;
     }
-    std::unique_ptr<Delivery> d = std::move(const_cast<std::unique_ptr<Delivery>&>(queue_.top()));
-    queue_.pop();
+    // Everything due now: archive writes go into the database in one transaction.
+    std::vector<std::unique_ptr<Delivery>> batch;
+    while (!queue_.empty() && queue_.top()->due <= now && batch.size() < 1000) {
+      batch.push_back(std::move(const_cast<std::unique_ptr<Delivery>&>(queue_.top())));
+      queue_.pop();
+    }
     lock.unlock();
+    DeliverBatch(batch, now);
+    lock.lock();
+  }
+}
+
+void EventBridge::DeliverBatch(std::vector<std::unique_ptr<Delivery>>& batch, absl::Time now) {
+  std::vector<Delivery*> archive;
+  for (auto& d : batch) {
+    if (d->kind == Delivery::Kind::kArchive) archive.push_back(d.get());
+  }
+  if (!archive.empty()) {
+    static std::atomic<int64_t> seq{0};
+    (void)writer_->Write([&](SqliteDb& db) -> absl::Status {
+      ASSIGN_OR_RETURN(auto* st, db.Prepare("INSERT INTO archived(archive, ms, seq, event) VALUES(?,?,?,?)"));
+      for (Delivery* d : archive) {
+        RETURN_IF_ERROR(st->Reset().Bind(1, d->archive).Bind(2, absl::ToUnixMillis(d->first)).Bind(3, seq.fetch_add(1))
+                            .Bind(4, d->event_text).Run());
+      }
+      return absl::OkStatus();
+    });
+  }
+  for (auto& d : batch) {
+    if (d->kind == Delivery::Kind::kArchive) continue;
     Deliver(*d, now);
     if (d->due > now) Enqueue(std::move(d));  // a retry
-    lock.lock();
   }
 }
 
@@ -730,21 +776,13 @@ void EventBridge::Drain(absl::Time now) {
       d = std::move(const_cast<std::unique_ptr<Delivery>&>(queue_.top()));
       queue_.pop();
     }
-    Deliver(*d, now);
-    if (d->due > now) Enqueue(std::move(d));
+    std::vector<std::unique_ptr<Delivery>> batch;
+    batch.push_back(std::move(d));
+    DeliverBatch(batch, now);
   }
 }
 
 void EventBridge::Deliver(Delivery& d, absl::Time now) {
-  if (d.kind == Delivery::Kind::kArchive) {
-    static std::atomic<int64_t> seq{0};
-    int64_t s = seq.fetch_add(1);
-    (void)writer_->Write([&](SqliteDb& db) -> absl::Status {
-      ASSIGN_OR_RETURN(auto* st, db.Prepare("INSERT INTO archived(archive, ms, seq, event) VALUES(?,?,?,?)"));
-      return st->Bind(1, d.archive).Bind(2, absl::ToUnixMillis(d.first)).Bind(3, s).Bind(4, d.event_text).Run();
-    });
-    return;
-  }
   absl::Status st;
   auto input = events::RenderInput(d.target, d.event, d.rule_arn, d.rule_name, EventTime(d.first));
   if (!input.ok()) {
@@ -851,10 +889,6 @@ absl::StatusOr<Json> EventBridge::Tags(const std::string& action, const Json& in
   }
   Json updated = *doc;
   updated["Tags"] = next;
-  if (kind == "bus" && key == "default") {
-    *doc = updated;  // the default bus is not stored; its tags live for the process
-    return Json::object();
-  }
   RETURN_IF_ERROR(Save(kind, key, updated));
   *doc = updated;
   return Json::object();

@@ -113,6 +113,7 @@ class EventBridge {
   void DeliveryLoop();
   void ScheduleLoop();
   void Deliver(Delivery& d, absl::Time now);
+  void DeliverBatch(std::vector<std::unique_ptr<Delivery>>& batch, absl::Time now);
   void Replay(std::string name);
 
   std::string dir_;

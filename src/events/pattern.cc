@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -52,6 +53,7 @@ class JsonParser {
   JsonParser(std::string_view src, int max_depth) : s_(src), max_depth_(max_depth) {}
 
   bool Parse(JValue* out) {
+    if (s_.size() >= std::numeric_limits<uint32_t>::max()) return Fail(0, "Document too large");
     SkipSpace();
     if (pos_ >= s_.size()) return Fail(pos_, "No content to map due to end-of-input");
     if (!ParseValue(out, 0)) return false;
@@ -75,7 +77,7 @@ class JsonParser {
   static std::string CharDesc(char c) {
     unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20) return StrCat("CTRL-CHAR, code ", static_cast<int>(u));
-    if (u >= 0x80) return StrCat("(0x", "0123456789ABCDEF"[u >> 4], "0123456789ABCDEF"[u & 15], ")");
+    if (u >= 0x80) return StrCat("byte 0x", "0123456789ABCDEF"[u >> 4], "0123456789ABCDEF"[u & 15]);
     return StrCat("'", c, "' (code ", static_cast<int>(u), ")");
   }
 
@@ -882,13 +884,17 @@ class PathTrie {
 
   int32_t Find(int32_t parent, std::string_view name) const {
     const Node& p = nodes_[static_cast<size_t>(parent)];
-    if (!p.kid_map.empty()) {
-      auto it = p.kid_map.find(name);
-      return it == p.kid_map.end() ? -1 : it->second;
+    uint64_t head = Head(name);
+    if (p.table.empty()) {
+      for (const Kid& k : p.kids) {
+        if (Same(k, name, head)) return k.id;
+      }
+      return -1;
     }
-    for (int32_t k : p.kids) {
-      const std::string& n = nodes_[static_cast<size_t>(k)].name;
-      if (n.size() == name.size() && std::memcmp(n.data(), name.data(), name.size()) == 0) return k;
+    size_t mask = p.table.size() - 1;
+    for (size_t i = NameHash(name, head) & mask; p.table[i] >= 0; i = (i + 1) & mask) {
+      const Kid& k = p.kids[static_cast<size_t>(p.table[i])];
+      if (Same(k, name, head)) return k.id;
     }
     return -1;
   }
@@ -907,13 +913,14 @@ class PathTrie {
       n.name.assign(name);
       n.parent = parent;
       n.refs = 0;
-      n.alive = true;
       Node& p = nodes_[static_cast<size_t>(parent)];
-      p.kids.push_back(id);
-      if (!p.kid_map.empty()) {
-        p.kid_map.emplace(n.name, id);
-      } else if (p.kids.size() > kLinearKids) {
-        for (int32_t k : p.kids) p.kid_map.emplace(nodes_[static_cast<size_t>(k)].name, k);
+      p.kids.push_back(Kid{static_cast<uint32_t>(name.size()), id, Head(name)});
+      if (p.kids.size() > kLinearKids) {
+        if (p.kids.size() * 2 > p.table.size()) {
+          Reindex(p);
+        } else {
+          Place(p, p.kids.size() - 1);
+        }
       }
     }
     ++nodes_[static_cast<size_t>(id)].refs;
@@ -924,43 +931,76 @@ class PathTrie {
     Node& n = nodes_[static_cast<size_t>(id)];
     if (--n.refs > 0) return;
     Node& p = nodes_[static_cast<size_t>(n.parent)];
-    auto kid = std::find(p.kids.begin(), p.kids.end(), id);
-    if (kid != p.kids.end()) p.kids.erase(kid);
-    if (!p.kid_map.empty()) {
-      auto named = p.kid_map.find(std::string_view(n.name));
-      if (named != p.kid_map.end()) p.kid_map.erase(named);
-      if (p.kids.size() <= kLinearKids) p.kid_map.clear();
-    }
-    n.alive = false;
+    std::erase_if(p.kids, [id](const Kid& k) { return k.id == id; });
+    Reindex(p);
     n.name.clear();
     n.kids.clear();
-    n.kid_map.clear();
+    n.table.clear();
     free_.push_back(id);
   }
 
   bool HasKids(int32_t id) const { return !nodes_[static_cast<size_t>(id)].kids.empty(); }
+  int32_t Parent(int32_t id) const { return nodes_[static_cast<size_t>(id)].parent; }
+  const std::string& Name(int32_t id) const { return nodes_[static_cast<size_t>(id)].name; }
   size_t capacity() const { return nodes_.size(); }
 
  private:
-  static constexpr size_t kLinearKids = 8;
+  static constexpr size_t kLinearKids = 4;
 
-  struct SvHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct SvEq {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  struct Kid {
+    uint32_t len;
+    int32_t id;
+    uint64_t head;  // the name's first eight bytes, zero-padded
   };
 
   struct Node {
     std::string name;
     int32_t parent = -1;
     uint32_t refs = 1;
-    bool alive = true;
-    std::vector<int32_t> kids;
-    std::unordered_map<std::string, int32_t, SvHash, SvEq> kid_map;  // when there are many kids
+    std::vector<Kid> kids;
+    std::vector<int32_t> table;  // with many kids: open addressing over kids' indexes; -1 empty
   };
+
+  static uint64_t Head(std::string_view name) {
+    uint64_t head = 0;
+    std::memcpy(&head, name.data(), std::min<size_t>(name.size(), 8));
+    return head;
+  }
+
+  static uint64_t NameHash(std::string_view name, uint64_t head) {
+    uint64_t h = (head ^ name.size()) * 0x9E3779B97F4A7C15ull;
+    for (size_t i = 8; i < name.size(); i += 8) {
+      uint64_t w = 0;
+      std::memcpy(&w, name.data() + i, std::min<size_t>(name.size() - i, 8));
+      h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    }
+    return h ^ (h >> 32);
+  }
+
+  // Names are told apart by length and first eight bytes; the rest only when those agree.
+  bool Same(const Kid& k, std::string_view name, uint64_t head) const {
+    if (k.len != name.size() || k.head != head) return false;
+    if (name.size() <= 8) return true;
+    const std::string& n = nodes_[static_cast<size_t>(k.id)].name;
+    return std::memcmp(n.data() + 8, name.data() + 8, name.size() - 8) == 0;
+  }
+
+  void Place(Node& p, size_t kid) {
+    const Kid& k = p.kids[kid];
+    size_t mask = p.table.size() - 1;
+    size_t i = NameHash(nodes_[static_cast<size_t>(k.id)].name, k.head) & mask;
+    while (p.table[i] >= 0) i = (i + 1) & mask;
+    p.table[i] = static_cast<int32_t>(kid);
+  }
+
+  void Reindex(Node& p) {
+    p.table.clear();
+    if (p.kids.size() <= kLinearKids) return;
+    size_t size = 16;
+    while (size < p.kids.size() * 4) size *= 2;
+    p.table.assign(size, -1);
+    for (size_t i = 0; i < p.kids.size(); ++i) Place(p, i);
+  }
 
   std::vector<Node> nodes_;
   std::vector<int32_t> free_;
@@ -1533,20 +1573,33 @@ struct Scratch {
   uint32_t epoch = 0;
   std::vector<uint32_t> excl_mark;
   uint32_t excl_epoch = 0;
+  // node_any[node] == epoch: the node's unconditional anchors fired already (so a long
+  // array costs them once); node_but[node] == epoch: so did all its anything-but ones.
+  std::vector<uint32_t> node_any, node_but;
+  // node_need[node] == epoch: a candidate's pattern uses the path, so the view keeps it.
+  std::vector<uint32_t> node_need;
   std::vector<Slot> candidates;
   std::string fold;     // folded value, for the index
   std::string fold2;    // folded value, for verification
   std::string keybuf;   // index key payloads
 
-  void Begin(size_t slots) {
+  void Begin(size_t slots, size_t nodes) {
     view.clear();
     candidates.clear();
     if (mark.size() < slots) {
       mark.resize(slots, 0);
       excl_mark.resize(slots, 0);
     }
+    if (node_any.size() < nodes) {
+      node_any.resize(nodes, 0);
+      node_but.resize(nodes, 0);
+      node_need.resize(nodes, 0);
+    }
     if (++epoch == 0) {
       std::fill(mark.begin(), mark.end(), 0);
+      std::fill(node_any.begin(), node_any.end(), 0);
+      std::fill(node_but.begin(), node_but.end(), 0);
+      std::fill(node_need.begin(), node_need.end(), 0);
       epoch = 1;
     }
   }
@@ -1567,12 +1620,56 @@ Scratch& ThreadScratch() {
 
 class IndexProbe;  // see section 7
 
+// The scalar a DOM element holds (REQUIRES: not an object or array).
+void DomScalar(simdjson::dom::element e, VNode* v) {
+  using simdjson::dom::element_type;
+  switch (e.type()) {
+    case element_type::STRING:
+      v->kind = VKind::kString;
+      v->str = e.get_string().value_unsafe();
+      return;
+    case element_type::INT64: {
+      int64_t i = e.get_int64().value_unsafe();
+      v->kind = VKind::kNumber;
+      v->num = static_cast<double>(i);
+      v->key = NumKeyFromInt(i);
+      return;
+    }
+    case element_type::UINT64: {
+      uint64_t u = e.get_uint64().value_unsafe();
+      v->kind = VKind::kNumber;
+      v->num = static_cast<double>(u);
+      v->key = NumKeyFromUint(u);
+      return;
+    }
+    case element_type::DOUBLE: {
+      double d = e.get_double().value_unsafe();
+      v->kind = VKind::kNumber;
+      v->num = d;
+      v->key = NumKeyFromDouble(d);
+      return;
+    }
+    case element_type::BOOL:
+      v->kind = e.get_bool().value_unsafe() ? VKind::kTrue : VKind::kFalse;
+      return;
+    default:
+      v->kind = VKind::kNull;
+      return;
+  }
+}
+
 // Builds a view from an event, following the trie; every scalar that lands on a trie
 // node is shown to the index probe (when there is one) as it is added.
 class ViewBuilder {
  public:
   ViewBuilder(const PathTrie& trie, std::vector<VNode>* view, IndexProbe* probe)
       : trie_(trie), view_(*view), probe_(probe) {}
+
+  // Keep only the paths whose trie nodes have need[node] == epoch (else all of them).
+  void Restrict(const std::vector<uint32_t>* need, uint32_t epoch) {
+    need_ = need;
+    epoch_ = epoch;
+  }
 
   int32_t FromDom(simdjson::dom::element e, int32_t trie) {
     using simdjson::dom::element_type;
@@ -1585,7 +1682,7 @@ class ViewBuilder {
         if (e.get_object().get(object)) return self;
         for (simdjson::dom::key_value_pair field : object) {
           int32_t kid = trie_.Find(trie, field.key);
-          if (kid < 0) continue;
+          if (kid < 0 || (need_ != nullptr && (*need_)[static_cast<size_t>(kid)] != epoch_)) continue;
           int32_t child = FromDom(field.value, kid);
           Link(self, &last, child);
         }
@@ -1597,26 +1694,12 @@ class ViewBuilder {
         AppendDomArray(e, trie, self, &last);
         return self;
       }
-      case element_type::STRING:
-        return AddScalar(VKind::kString, trie, e.get_string().value_unsafe(), 0, {});
-      case element_type::INT64: {
-        int64_t v = e.get_int64().value_unsafe();
-        return AddScalar(VKind::kNumber, trie, {}, static_cast<double>(v), NumKeyFromInt(v));
+      default: {
+        VNode v;
+        DomScalar(e, &v);
+        return AddScalar(v.kind, trie, v.str, v.num, v.key);
       }
-      case element_type::UINT64: {
-        uint64_t v = e.get_uint64().value_unsafe();
-        return AddScalar(VKind::kNumber, trie, {}, static_cast<double>(v), NumKeyFromUint(v));
-      }
-      case element_type::DOUBLE: {
-        double v = e.get_double().value_unsafe();
-        return AddScalar(VKind::kNumber, trie, {}, v, NumKeyFromDouble(v));
-      }
-      case element_type::BOOL:
-        return AddScalar(e.get_bool().value_unsafe() ? VKind::kTrue : VKind::kFalse, trie, {}, 0, {});
-      case element_type::NULL_VALUE:
-        return AddScalar(VKind::kNull, trie, {}, 0, {});
     }
-    return AddScalar(VKind::kNull, trie, {}, 0, {});
   }
 
   int32_t FromJson(const JValue& v, int32_t trie) {
@@ -1771,6 +1854,8 @@ class ViewBuilder {
   const PathTrie& trie_;
   std::vector<VNode>& view_;
   IndexProbe* probe_;
+  const std::vector<uint32_t>* need_ = nullptr;
+  uint32_t epoch_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -2011,26 +2096,29 @@ uint64_t HashKey(uint64_t seed, int32_t node, char tag, std::string_view bytes) 
 }
 
 // The index's keys: open addressing with linear probing over 16-byte buckets that keep
-// the full hash, so that a value no pattern names (the common case) costs one probe into
-// one contiguous array; entries live apart. Erasure shifts followers back (no tombstones).
+// the full hash; entries live apart. Most values an event holds are named by no pattern,
+// so lookups first ask a blocked Bloom filter (one 64-bit word per lookup, ~13-26 bits
+// per key: small enough to stay in L1 where the buckets of 10,000 keys would not).
+// Erasure shifts followers back (no tombstones); the filter is rebuilt as keys come and go.
 class KeyIndex {
  public:
   const Postings* Find(int32_t node, char tag, std::string_view bytes) const {
     if (buckets_.empty()) return nullptr;
     uint64_t h = HashKey(seed_, node, tag, bytes);
-    size_t mask = buckets_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      const Bucket& b = buckets_[i];
-      if (b.entry == 0) return nullptr;
-      if (b.hash == h) {
-        const Entry& e = entries_[b.entry - 1];
-        if (e.node == node && e.tag == tag && e.bytes == bytes) return &e.postings;
-      }
-    }
+    uint64_t bits = FilterBits(h);
+    if ((filter_[h >> filter_shift_] & bits) != bits) return nullptr;
+    ptrdiff_t i = Locate(h, node, tag, bytes);
+    return i < 0 ? nullptr : &entries_[buckets_[static_cast<size_t>(i)].entry - 1].postings;
+  }
+
+  Postings* FindMutable(int32_t node, char tag, std::string_view bytes) {
+    if (buckets_.empty()) return nullptr;
+    ptrdiff_t i = Locate(HashKey(seed_, node, tag, bytes), node, tag, bytes);
+    return i < 0 ? nullptr : &entries_[buckets_[static_cast<size_t>(i)].entry - 1].postings;
   }
 
   Postings& Insert(int32_t node, char tag, std::string_view bytes) {
-    if (const Postings* found = Find(node, tag, bytes)) return const_cast<Postings&>(*found);
+    if (Postings* found = FindMutable(node, tag, bytes)) return *found;
     if ((count_ + 1) * 2 > buckets_.size()) Grow();
     uint32_t entry;
     if (!free_.empty()) {
@@ -2048,28 +2136,27 @@ class KeyIndex {
     uint64_t h = HashKey(seed_, node, tag, bytes);
     Place(h, entry + 1);
     ++count_;
+    if (count_ > filter_.size() * 8) {
+      RebuildFilter();
+    } else {
+      filter_[h >> filter_shift_] |= FilterBits(h);
+    }
     return e.postings;
   }
 
   void Erase(int32_t node, char tag, std::string_view bytes) {
     if (buckets_.empty()) return;
-    uint64_t h = HashKey(seed_, node, tag, bytes);
+    ptrdiff_t found = Locate(HashKey(seed_, node, tag, bytes), node, tag, bytes);
+    if (found < 0) return;
     size_t mask = buckets_.size() - 1;
-    size_t i = h & mask;
-    for (;; i = (i + 1) & mask) {
-      const Bucket& b = buckets_[i];
-      if (b.entry == 0) return;
-      if (b.hash == h) {
-        const Entry& e = entries_[b.entry - 1];
-        if (e.node == node && e.tag == tag && e.bytes == bytes) break;
-      }
-    }
+    size_t i = static_cast<size_t>(found);
     uint32_t entry = buckets_[i].entry - 1;
     entries_[entry].bytes.clear();
     entries_[entry].bytes.shrink_to_fit();
     Postings().swap(entries_[entry].postings);
     free_.push_back(entry);
     --count_;
+    if (++erased_ > count_ + 64) RebuildFilter();
     // Backward-shift deletion: pull later members of the probe run into the hole.
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
       if (buckets_[j].entry == 0) break;
@@ -2095,6 +2182,19 @@ class KeyIndex {
     Postings postings;
   };
 
+  // The bucket holding the key, or -1. REQUIRES: !buckets_.empty().
+  ptrdiff_t Locate(uint64_t h, int32_t node, char tag, std::string_view bytes) const {
+    size_t mask = buckets_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const Bucket& b = buckets_[i];
+      if (b.entry == 0) return -1;
+      if (b.hash == h) {
+        const Entry& e = entries_[b.entry - 1];
+        if (e.node == node && e.tag == tag && e.bytes == bytes) return static_cast<ptrdiff_t>(i);
+      }
+    }
+  }
+
   void Place(uint64_t h, uint32_t entry_plus_one) {
     size_t mask = buckets_.size() - 1;
     size_t i = h & mask;
@@ -2108,9 +2208,29 @@ class KeyIndex {
     for (const Bucket& b : old) {
       if (b.entry != 0) Place(b.hash, b.entry);
     }
+    if (filter_.empty()) RebuildFilter();
+  }
+
+  // Four bits of one word, chosen by the hash's low bits (the word by its high bits).
+  static uint64_t FilterBits(uint64_t h) {
+    return (1ull << (h & 63)) | (1ull << ((h >> 6) & 63)) | (1ull << ((h >> 12) & 63)) | (1ull << ((h >> 18) & 63));
+  }
+
+  void RebuildFilter() {
+    size_t words = 16;
+    while (words * 8 < count_ * 2) words *= 2;  // 64 bits per 8 keys at most, 4 at least
+    filter_.assign(words, 0);
+    filter_shift_ = 64 - static_cast<int>(std::countr_zero(words));
+    for (const Bucket& b : buckets_) {
+      if (b.entry != 0) filter_[b.hash >> filter_shift_] |= FilterBits(b.hash);
+    }
+    erased_ = 0;
   }
 
   uint64_t seed_ = 0x243F6A8885A308D3ull;
+  std::vector<uint64_t> filter_;
+  int filter_shift_ = 60;
+  size_t erased_ = 0;
   std::vector<Bucket> buckets_;
   std::vector<Entry> entries_;
   std::vector<uint32_t> free_;
@@ -2230,6 +2350,7 @@ struct RangeIndex {
 // What is indexed at one trie node.
 struct NodeIndex {
   uint32_t anchors = 0;  // all anchors here; 0: scalars here need no probing
+  uint32_t subtree = 0;  // anchors here and below; 0: the probe does not go here
   uint32_t exact_strings = 0, exact_numbers = 0, literals = 0, ips = 0, folded = 0, exclusions = 0;
   std::vector<LenCount> prefix_lens, suffix_lens, fold_prefix_lens, fold_suffix_lens;
   std::vector<LenCount> cidr4_masks, cidr6_masks;
@@ -2250,11 +2371,39 @@ struct Anchor {
   std::vector<std::string> excluded;  // kAnythingBut: 'A' payloads
 };
 
-// Candidates are gathered here while the view is built.
+// Finds candidates: shown every scalar of the event that sits on an anchored path, it
+// looks the value up and marks the patterns whose anchors fire. ProbeDom walks a parsed
+// event by itself, visiting only paths that lead to anchors, so that events without
+// candidates never need a view.
 class IndexProbe {
  public:
-  IndexProbe(const KeyIndex& keys, const std::vector<NodeIndex>& nodes, Scratch& s)
-      : keys_(keys), nodes_(nodes), s_(s) {}
+  IndexProbe(const PathTrie& trie, const KeyIndex& keys, const std::vector<NodeIndex>& nodes, Scratch& s)
+      : trie_(trie), keys_(keys), nodes_(nodes), s_(s) {}
+
+  void ProbeDom(simdjson::dom::element e, int32_t t) {
+    using simdjson::dom::element_type;
+    element_type type = e.type();
+    if (type == element_type::OBJECT) {
+      const NodeIndex& ni = nodes_[static_cast<size_t>(t)];
+      if (ni.subtree == ni.anchors) return;  // nothing anchored below
+      simdjson::dom::object object;
+      if (e.get_object().get(object)) return;
+      for (simdjson::dom::key_value_pair field : object) {
+        int32_t kid = trie_.Find(t, field.key);
+        if (kid >= 0 && static_cast<size_t>(kid) < nodes_.size() && nodes_[static_cast<size_t>(kid)].subtree > 0) {
+          ProbeDom(field.value, kid);
+        }
+      }
+    } else if (type == element_type::ARRAY) {
+      simdjson::dom::array array;
+      if (e.get_array().get(array)) return;
+      for (simdjson::dom::element item : array) ProbeDom(item, t);
+    } else if (nodes_[static_cast<size_t>(t)].anchors > 0) {
+      VNode v;
+      DomScalar(e, &v);
+      OnScalar(t, v);
+    }
+  }
 
   void OnScalar(int32_t trie, const VNode& v) {
     if (static_cast<size_t>(trie) >= nodes_.size()) return;
@@ -2286,8 +2435,11 @@ class IndexProbe {
       default:
         return;
     }
-    for (Slot slot : ni.any) Emit(slot);
-    if (!ni.anything_but.empty()) AnythingBut(trie, ni, v);
+    if (!ni.any.empty() && s_.node_any[static_cast<size_t>(trie)] != s_.epoch) {
+      s_.node_any[static_cast<size_t>(trie)] = s_.epoch;
+      for (Slot slot : ni.any) Emit(slot);
+    }
+    if (!ni.anything_but.empty() && s_.node_but[static_cast<size_t>(trie)] != s_.epoch) AnythingBut(trie, ni, v);
   }
 
  private:
@@ -2364,7 +2516,9 @@ class IndexProbe {
       }
       excluded = Find(trie, 'A', s_.keybuf);
     }
+    if (excluded != nullptr && excluded->size() == ni.anything_but.size()) return;  // all excluded
     if (excluded == nullptr) {
+      s_.node_but[static_cast<size_t>(trie)] = s_.epoch;
       for (Slot slot : ni.anything_but) Emit(slot);
       return;
     }
@@ -2375,6 +2529,7 @@ class IndexProbe {
     }
   }
 
+  const PathTrie& trie_;
   const KeyIndex& keys_;
   const std::vector<NodeIndex>& nodes_;
   Scratch& s_;
@@ -2401,7 +2556,8 @@ struct AnchorPlan {
 
 class AnchorPlanner {
  public:
-  AnchorPlanner(const KeyIndex& keys, const std::vector<NodeIndex>& nodes) : keys_(keys), nodes_(nodes) {}
+  AnchorPlanner(const PathTrie& trie, const KeyIndex& keys, const std::vector<NodeIndex>& nodes)
+      : trie_(trie), keys_(keys), nodes_(nodes) {}
 
   AnchorPlan Plan(const CompiledPattern& p) { return PlanObject(p, 0); }
 
@@ -2459,7 +2615,7 @@ class AnchorPlanner {
     a.node = node;
     a.tag = tag;
     a.len = len;
-    plan->cost += base + KeyLoad(node, tag, bytes);
+    plan->cost += base + KeyLoad(node, tag, bytes) + PathPenalty(node);
     a.bytes = std::move(bytes);
     plan->anchors.push_back(std::move(a));
   }
@@ -2491,13 +2647,13 @@ class AnchorPlanner {
         return true;
       }
       case CondKind::kExactTrue:
-        AddKey(plan, node, 'l', "t", 0, 1);
+        AddKey(plan, node, 'l', "t", 0, 16);  // three values: a poor anchor
         return true;
       case CondKind::kExactFalse:
-        AddKey(plan, node, 'l', "f", 0, 1);
+        AddKey(plan, node, 'l', "f", 0, 16);  // three values: a poor anchor
         return true;
       case CondKind::kExactNull:
-        AddKey(plan, node, 'l', "z", 0, 1);
+        AddKey(plan, node, 'l', "z", 0, 16);  // three values: a poor anchor
         return true;
       case CondKind::kPrefix:
         AddKey(plan, node, 'p', c.str, static_cast<uint32_t>(c.str.size()), 4);
@@ -2516,10 +2672,14 @@ class AnchorPlanner {
         return true;
       case CondKind::kWildcard: {
         // Anchor on the literal text before the first star (or after the last).
+        // Whichever is less loaded: rules often share their leading text (an ARN's
+        // service and region), so spreading them over their endings keeps few
+        // candidates per event.
         const std::vector<std::string>& seg = c.wilds[0].segments;
         if (seg.size() == 1) {
           AddKey(plan, node, 's', seg[0], 0, 1);
-        } else if (!seg.front().empty()) {
+        } else if (!seg.front().empty() &&
+                   (seg.back().empty() || KeyLoad(node, 'p', seg.front()) <= KeyLoad(node, 'x', seg.back()))) {
           AddKey(plan, node, 'p', seg.front(), static_cast<uint32_t>(seg.front().size()), 8);
         } else if (!seg.back().empty()) {
           AddKey(plan, node, 'x', seg.back(), static_cast<uint32_t>(seg.back().size()), 8);
@@ -2589,6 +2749,17 @@ class AnchorPlanner {
     return false;
   }
 
+  // EventBridge's envelope fields take few values (every rule of a service names the
+  // same source), so a pattern anchored there becomes a candidate for much of the
+  // traffic; other fields are preferred unless they are far more loaded.
+  uint64_t PathPenalty(int32_t node) const {
+    static constexpr std::string_view kEnvelope[] = {"source", "detail-type", "account", "region", "version"};
+    if (node <= 0 || trie_.Parent(node) != 0) return 0;
+    const std::string& name = trie_.Name(node);
+    return std::find(std::begin(kEnvelope), std::end(kEnvelope), name) != std::end(kEnvelope) ? 16 : 0;
+  }
+
+  const PathTrie& trie_;
   const KeyIndex& keys_;
   const std::vector<NodeIndex>& nodes_;
 };
@@ -2644,6 +2815,7 @@ struct PatternSet::Impl {
   void Register(const Anchor& a, Slot slot) {
     NodeIndex& ni = Node(a.node);
     ++ni.anchors;
+    for (int32_t t = a.node; t >= 0; t = trie.Parent(t)) ++nodes[static_cast<size_t>(t)].subtree;
     switch (a.kind) {
       case Anchor::Kind::kKey: {
         keys.Insert(a.node, a.tag, a.bytes).push_back(slot);
@@ -2669,16 +2841,16 @@ struct PatternSet::Impl {
   }
 
   void DropKey(int32_t node, char tag, const std::string& bytes, Slot slot) {
-    const Postings* found = keys.Find(node, tag, bytes);
-    if (found == nullptr) return;
-    Postings& postings = const_cast<Postings&>(*found);
-    DropSlot(&postings, slot);
-    if (postings.empty()) keys.Erase(node, tag, bytes);
+    Postings* postings = keys.FindMutable(node, tag, bytes);
+    if (postings == nullptr) return;
+    DropSlot(postings, slot);
+    if (postings->empty()) keys.Erase(node, tag, bytes);
   }
 
   void Unregister(const Anchor& a, Slot slot) {
     NodeIndex& ni = Node(a.node);
     --ni.anchors;
+    for (int32_t t = a.node; t >= 0; t = trie.Parent(t)) --nodes[static_cast<size_t>(t)].subtree;
     switch (a.kind) {
       case Anchor::Kind::kKey: {
         DropKey(a.node, a.tag, a.bytes, slot);
@@ -2722,7 +2894,7 @@ struct PatternSet::Impl {
     auto old = by_id.find(id);
     if (old != by_id.end()) RemoveSlot(old->second);
     Node(0);  // size the node index to the trie
-    AnchorPlan plan = AnchorPlanner(keys, nodes).Plan(entry->pattern);
+    AnchorPlan plan = AnchorPlanner(trie, keys, nodes).Plan(entry->pattern);
     Slot slot;
     if (!free_slots.empty()) {
       slot = free_slots.back();
@@ -2759,22 +2931,36 @@ struct PatternSet::Impl {
 
   absl::Status Match(std::string_view event, std::vector<uint64_t>* out) const {
     Scratch& s = ThreadScratch();
-    s.Begin(slots.size());
+    s.Begin(slots.size(), nodes.size());
     simdjson::dom::element root;
     JValue fallback;
     bool used_fallback = false;
     RETURN_IF_ERROR(ParseEvent(event, s, &root, &fallback, &used_fallback));
-    IndexProbe probe(keys, nodes, s);
-    ViewBuilder builder(trie, &s.view, &probe);
-    int32_t vroot = used_fallback ? builder.FromJson(fallback, 0) : builder.FromDom(root, 0);
-    Collect(vroot, s, out);
+    IndexProbe probe(trie, keys, nodes, s);
+    if (used_fallback) {
+      ViewBuilder builder(trie, &s.view, &probe);
+      Collect(builder.FromJson(fallback, 0), s, out);
+      return absl::OkStatus();
+    }
+    // Probe first; the view is built only for events that have candidates.
+    if (!nodes.empty()) probe.ProbeDom(root, 0);
+    if (s.candidates.empty() && always.empty()) return absl::OkStatus();
+    // The view needs only the paths the candidates use.
+    ViewBuilder builder(trie, &s.view, nullptr);
+    if (always.empty()) {
+      for (Slot slot : s.candidates) {
+        for (int32_t node : slots[slot]->pattern.trie_refs) s.node_need[static_cast<size_t>(node)] = s.epoch;
+      }
+      builder.Restrict(&s.node_need, s.epoch);
+    }
+    Collect(builder.FromDom(root, 0), s, out);
     return absl::OkStatus();
   }
 
   void MatchFields(const std::vector<FlatField>& fields, std::vector<uint64_t>* out) const {
     Scratch& s = ThreadScratch();
-    s.Begin(slots.size());
-    IndexProbe probe(keys, nodes, s);
+    s.Begin(slots.size(), nodes.size());
+    IndexProbe probe(trie, keys, nodes, s);
     ViewBuilder builder(trie, &s.view, &probe);
     int32_t vroot = builder.FromFields(fields);
     Collect(vroot, s, out);
@@ -2819,7 +3005,7 @@ absl::StatusOr<bool> MatchesPattern(std::string_view pattern_json, std::string_v
   CompiledPattern pattern;
   RETURN_IF_ERROR(CompilePattern(pattern_json, PatternLimits{}, &trie, &pattern));
   Scratch& s = ThreadScratch();
-  s.Begin(0);
+  s.Begin(0, 0);
   simdjson::dom::element root;
   JValue fallback;
   bool used_fallback = false;

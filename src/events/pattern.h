@@ -18,7 +18,13 @@
 //     sub-pattern over an array of objects must be satisfied by one element ("array
 //     consistency", as EventBridge's rulesForJSONEvent).
 //   - A field missing from the event (or holding an object, or an empty array) matches
-//     only `{"exists": false}`.
+//     only `{"exists": false}`; `{"exists": true}` matches any value, null included.
+//   - `anything-but` matches every value its operand does not: other types and null too,
+//     but never a missing field.
+//   - Numbers match by value (300 = 3.0e2 = 300.0); `numeric` takes operands within
+//     ±5e9 and matches only JSON numbers within that range. `cidr` follows AWS: masks
+//     below /32 (/128), and the range starts at the address as written.
+//   - Duplicate keys in a pattern: the last one counts (all must be valid).
 // Errors are absl::InvalidArgument; pattern errors carry AWS's InvalidEventPatternException
 // wording: `Event pattern is not valid. Reason: <reason>\n at [Source: (String)"..."; line: L,
 // column: C]`. Nothing here throws.
@@ -74,15 +80,15 @@ struct FlatField {
 
 // Many patterns compiled into one matcher (one per event bus).
 //
-// Each event is parsed once (simdjson DOM). Only the parts of it that some pattern's
-// paths reach are looked at: they are gathered into a small view, and while that is done
-// every scalar is looked up in the index of the path it sits on. The index holds one
-// "anchor" condition of each pattern (the cheapest one that any match must satisfy:
-// exact values, prefixes, suffixes, case-folded values, CIDR networks, numeric ranges),
-// so a pattern becomes a candidate only when its anchor fires; candidates are then
-// verified against the view. Patterns that cannot be anchored (say, only
-// `exists: false`) are verified for every event. Matching time thus grows with the
-// number of matching patterns, not with the number of patterns.
+// Each event is parsed once (simdjson DOM). An index holds one "anchor" per pattern (per
+// branch, for an `$or`): a condition any match must satisfy (an exact value, a prefix or suffix, a case-folded
+// value, a CIDR network, a numeric range, ...; the least loaded one is chosen when the
+// pattern is added). The parsed event is walked along the anchored paths only, and each
+// scalar there is looked up (a Bloom filter first, then a hash table keyed by path and
+// value), which yields the candidate patterns. Only events with candidates are turned into
+// a small view of the paths the patterns use, against which each candidate is verified
+// in full. Patterns that cannot be anchored (only `exists: false`, say) are verified for
+// every event. Matching time thus grows with the number of candidates, not of patterns.
 //
 // Thread-safety: Match() and MatchFields() are const and may run concurrently from many
 // threads (each thread keeps its own parser and scratch buffers). Add() and Remove() must

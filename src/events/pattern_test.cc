@@ -245,6 +245,18 @@ TEST(PatternSet, AddReplaceRemove) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(PatternSet, EmptySetMatchesNothing) {
+  PatternSet set;
+  std::vector<uint64_t> out;
+  EXPECT_TRUE(set.Match(R"({"a":"b"})", &out).ok());
+  EXPECT_FALSE(set.Match("[]", &out).ok());
+  set.MatchFields({{{"a"}, {Value::String("b")}}}, &out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(set.Add(1, "{}").ok());
+  EXPECT_TRUE(set.Match(R"({"a":"b"})", &out).ok());
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(PatternSet, InvalidReplacementKeepsTheOldPattern) {
   PatternSet set;
   ASSERT_TRUE(set.Add(1, R"({"detail":{"state":["on"]}})").ok());
@@ -378,6 +390,14 @@ TEST(PatternEvents, DeepOrHugeEventsAreHandled) {
   m = MatchesPattern(R"({"a":["x"]})", wide);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(*m);
+  // Unconditional anchors fire once per path, not once per array element.
+  PatternSet set;
+  for (uint64_t i = 0; i < 500; ++i) {
+    ASSERT_TRUE(set.Add(i, i % 2 ? R"({"a":[{"exists":true}]})" : R"({"a":[{"anything-but":"zz"}]})").ok());
+  }
+  std::vector<uint64_t> out;
+  ASSERT_TRUE(set.Match(wide, &out).ok());
+  EXPECT_EQ(out.size(), 500u);
 }
 
 // Random patterns over a small vocabulary, so that they often match.

@@ -174,6 +174,7 @@ std::unique_ptr<Operation> BucketOperation(Call c) {
   }
   if (m == "DELETE") {
     absl::Status st = c.store.DeleteBucket(c.bucket);
+    if (st.ok() && c.notifications) c.notifications->Forget(c.bucket);
     return Now(st.ok() ? Empty(c, 204) : Error(c, st));
   }
   if (m == "GET" && c.req.HasQuery("location")) {

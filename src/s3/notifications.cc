@@ -74,6 +74,11 @@ absl::StatusOr<std::string> Notifications::Get(const std::string& bucket) {
   return xml.empty() ? std::string(kEmpty) : xml;
 }
 
+void Notifications::Forget(const std::string& bucket) {
+  std::unique_lock lock(mu_);
+  enabled_.erase(bucket);
+}
+
 bool Notifications::EventBridgeEnabled(const std::string& bucket) {
   {
     std::shared_lock lock(mu_);

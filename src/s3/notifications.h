@@ -30,6 +30,8 @@ class Notifications {
   absl::Status Put(const std::string& bucket, const std::string& xml);
   // GetBucketNotificationConfiguration's document.
   absl::StatusOr<std::string> Get(const std::string& bucket);
+  // A bucket was deleted: a new bucket of the same name starts without notifications.
+  void Forget(const std::string& bucket);
 
  private:
   void OnChange(const ObjectChange& change);
