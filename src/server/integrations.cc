@@ -1,5 +1,7 @@
 #include "server/integrations.h"
 
+#include <unistd.h>
+
 #include <thread>
 
 #include "base/strings.h"
@@ -106,6 +108,77 @@ void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes) {
     ASSIGN_OR_RETURN(Json out, routes.Call("eventbridge", "PutEvents", {{"Entries", entries}}));
     if (out.value("FailedEntryCount", 0) > 0) return states::StatesError("EventBridge.FailedEntry", out.dump());
     return out;
+  });
+}
+
+void RegisterItemReader(StepFunctions& sfn, ObjectStore& store) {
+  sfn.RegisterItemReader([&store](const Json& reader) -> absl::StatusOr<Json> {
+    std::string resource = reader.value("Resource", "");
+    const Json& p = reader.value("Parameters", Json::object());
+    const Json& config = reader.value("ReaderConfig", Json::object());
+    size_t max = config.value("MaxItems", size_t{0});
+    std::string bucket = p.value("Bucket", "");
+    Json items = Json::array();
+    auto fail = [](const std::string& why) { return states::StatesError("States.ItemReaderFailed", why); };
+    if (resource.ends_with("s3:listObjectsV2")) {
+      ListRequest req;
+      req.prefix = p.value("Prefix", "");
+      for (;;) {
+        auto page = store.List(bucket, req);
+        if (!page.ok()) return fail(std::string(page.status().message()));
+        for (const auto& o : page->objects) {
+          items.push_back({{"Key", o.key}, {"Size", o.size}, {"ETag", "\"" + o.etag + "\""},
+                           {"LastModified", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", o.last_modified, absl::UTCTimeZone())},
+                           {"StorageClass", o.storage_class}});
+          if (max && items.size() >= max) return items;
+        }
+        if (!page->truncated) return items;
+        req.after = page->last;
+      }
+    }
+    if (!resource.ends_with("s3:getObject")) return fail(StrCat("Unsupported ItemReader resource ", resource));
+    auto object = store.OpenObject(bucket, p.value("Key", ""));
+    if (!object.ok()) return fail(std::string(object.status().message()));
+    std::string text;
+    std::string buf(1 << 16, '\0');
+    for (;;) {
+      ssize_t n = ::read(object->second.get(), buf.data(), buf.size());
+      if (n <= 0) break;
+      text.append(buf.data(), static_cast<size_t>(n));
+    }
+    std::string type = config.value("InputType", "JSON");
+    if (type == "JSON") {
+      items = Json::parse(text, nullptr, false);
+      if (!items.is_array()) return fail("The ItemReader object is not a JSON array");
+    } else if (type == "JSONL") {
+      for (auto line : Split(text, '\n')) {
+        if (StripWhitespace(line).empty()) continue;
+        Json item = Json::parse(line, nullptr, false);
+        if (item.is_discarded()) return fail("A line of the ItemReader object is not JSON");
+        items.push_back(std::move(item));
+      }
+    } else if (type == "CSV") {
+      std::vector<std::string> headers;
+      for (const auto& h : config.value("CSVHeaders", Json::array())) headers.push_back(h.get<std::string>());
+      bool first_row = config.value("CSVHeaderLocation", "FIRST_ROW") == "FIRST_ROW";
+      for (auto line : Split(text, '\n')) {
+        std::string row(StripWhitespace(line));
+        if (row.empty()) continue;
+        std::vector<std::string> cells;
+        for (auto c : Split(row, ',')) cells.emplace_back(c);
+        if (first_row && headers.empty()) {
+          headers = cells;
+          continue;
+        }
+        Json item = Json::object();
+        for (size_t i = 0; i < headers.size(); ++i) item[headers[i]] = i < cells.size() ? cells[i] : "";
+        items.push_back(std::move(item));
+      }
+    } else {
+      return fail(StrCat("Unsupported ItemReader InputType ", type));
+    }
+    if (max && items.size() > max) items.erase(items.begin() + static_cast<long>(max), items.end());
+    return items;
   });
 }
 

@@ -6,6 +6,7 @@
 #include "events/events.h"
 #include "http/router.h"
 #include "nlohmann/json.hpp"
+#include "s3/store.h"
 #include "states/states.h"
 
 // Wiring between services, kept in the composition root so the module graph stays
@@ -32,6 +33,9 @@ struct JsonRoutes {
 // [.sync], athena:getQueryResults, athena:stopQueryExecution, events:putEvents) and every
 // route in `routes` as an aws-sdk service. `routes` must outlive `sfn`.
 void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes);
+// Map ItemReader over the lake: s3:getObject (JSON array, JSON lines, CSV with a header row
+// or given headers; MaxItems) and s3:listObjectsV2 (Key, Size, ETag, LastModified).
+void RegisterItemReader(StepFunctions& sfn, ObjectStore& store);
 // Lets EventBridge rules target state machines (StartExecution with the rendered input).
 void RegisterEventsTargets(EventBridge& events, StepFunctions& sfn);
 

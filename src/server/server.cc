@@ -76,6 +76,7 @@ class ServerImpl final : public Server {
     router_.AddService(routes_.services["sfn"].route);
     RegisterStatesIntegrations(*sfn_, routes_);
     RegisterEventsTargets(*events_, *sfn_);
+    RegisterItemReader(*sfn_, *s3_);
     RETURN_IF_ERROR(sfn_->Resume());
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();

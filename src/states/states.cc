@@ -451,6 +451,14 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     }
     (void)Save("execution", e->arn, doc);
   };
+  hooks.read_items = [&](const Json& reader, const Json& data) -> absl::StatusOr<Json> {
+    if (!item_reader_) return states::StatesError("States.Runtime", "ItemReader needs the S3 service");
+    Json r = reader;
+    if (r.contains("Parameters")) {
+      ASSIGN_OR_RETURN(r["Parameters"], states::EvaluatePayloadTemplate(r["Parameters"], data, Json::object()));
+    }
+    return item_reader_(r);
+  };
   hooks.task = [&](const std::string& resource, const Json& params, const Json& context, absl::Time deadline) {
     return RunTask(*e, resource, params, context, std::min(deadline, e->deadline));
   };

@@ -45,6 +45,9 @@ using Integration = std::function<absl::StatusOr<Json>(const std::string& action
 // An AWS SDK integration (arn:aws:states:::aws-sdk:<service>:<action>): the service's API
 // action (PascalCase) with the parameters as its request.
 using SdkService = std::function<absl::StatusOr<Json>(const std::string& action, const Json& input)>;
+// Reads a Map state's ItemReader (s3:getObject of JSON / CSV, s3:listObjectsV2) with its
+// Parameters already evaluated.
+using ItemReader = std::function<absl::StatusOr<Json>(const Json& reader)>;
 
 class StepFunctions {
  public:
@@ -53,6 +56,7 @@ class StepFunctions {
   // Registrations happen before Resume() and before requests are served.
   void RegisterIntegration(const std::string& service, Integration integration);
   void RegisterSdk(const std::string& service, SdkService sdk);
+  void RegisterItemReader(ItemReader reader) { item_reader_ = std::move(reader); }
   // Starts the executions that were RUNNING when the server stopped.
   absl::Status Resume();
   void Stop();
@@ -92,6 +96,7 @@ class StepFunctions {
   std::unique_ptr<SqliteReaderPool> readers_;
   std::map<std::string, Integration> integrations_;
   std::map<std::string, SdkService> sdk_;
+  ItemReader item_reader_;
 
   std::mutex mu_;
   std::condition_variable cv_;  // wakes sleepers (stop, task tokens)
