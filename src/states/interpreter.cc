@@ -158,6 +158,13 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
 
   // Pass, Task, Parallel, Map: Parameters, the work (with Retry), ResultSelector,
   // ResultPath, OutputPath; Catch turns a failure into a transition.
+  // A callback task's token exists before its Parameters are evaluated ($$.Task.Token).
+  std::string resource = state.value("Resource", "");
+  if (type == "Task" && (resource.ends_with(".waitForTaskToken") || resource.find(":activity:") != std::string::npos)) {
+    context["Task"] = {{"Token", hooks_.new_token ? hooks_.new_token() : std::string("token")}};
+  } else {
+    context.erase("Task");
+  }
   if (state.contains("Parameters") && type != "Map") {
     ASSIGN_OR_RETURN(effective, EvaluatePayloadTemplate(state["Parameters"], effective, context));
   }
@@ -234,11 +241,16 @@ absl::StatusOr<Json> Interpreter::Execute(const std::string& name, const Json& s
   hooks_.event("TaskScheduled", {{"resourceType", resource_type}, {"resource", resource},
                                  {"region", "us-east-1"}, {"parameters", effective.dump()}});
   hooks_.event("TaskStarted", {{"resourceType", resource_type}, {"resource", resource}});
-  auto out = hooks_.task(resource, effective, context, absl::Now() + absl::Seconds(timeout));
+  double heartbeat = state.value("HeartbeatSeconds", 0.0);
+  if (state.contains("HeartbeatSecondsPath")) {
+    auto h = SelectPath(raw, state["HeartbeatSecondsPath"].get<std::string>(), context, "HeartbeatSecondsPath");
+    if (h.ok() && h->is_number()) heartbeat = h->get<double>();
+  }
+  auto out = hooks_.task(resource, effective, context, absl::Now() + absl::Seconds(timeout), heartbeat);
   if (!out.ok()) {
     if (absl::IsCancelled(out.status())) return out.status();
     std::string error = ErrorName(out.status());
-    hooks_.event(error == "States.Timeout" ? "TaskTimedOut" : "TaskFailed",
+    hooks_.event(error == "States.Timeout" || error == "States.HeartbeatTimeout" ? "TaskTimedOut" : "TaskFailed",
                  {{"resourceType", resource_type}, {"resource", resource}, {"error", error},
                   {"cause", std::string(out.status().message())}});
     return out.status();

@@ -22,10 +22,13 @@ struct Hooks {
   // Appends a history event of `type` ("TaskStateEntered") with its details object.
   std::function<void(const std::string& type, Json details)> event;
   // Runs a Task's resource with its effective parameters; `context` is the context object
-  // ($$, with Task.Token set for .waitForTaskToken). `deadline` is when the task times out.
+  // ($$, with Task.Token set for .waitForTaskToken and activities). `deadline` is when the
+  // task times out; `heartbeat` (seconds, 0: none) how long it may go without a heartbeat.
   std::function<absl::StatusOr<Json>(const std::string& resource, const Json& parameters, const Json& context,
-                                     absl::Time deadline)>
+                                     absl::Time deadline, double heartbeat)>
       task;
+  // A new task token (for $$.Task.Token).
+  std::function<std::string()> new_token;
   // Sleeps until `until` (Wait states, retry intervals); false when the execution stops.
   std::function<bool(absl::Time until)> sleep;
   // Called before a top-level state is entered, with its name and input (durability).

@@ -124,8 +124,9 @@ void StepFunctions::Stop() {
   std::map<std::string, std::thread> threads;
   {
     std::lock_guard lock(mu_);
+    // Running executions are not stopped for good: they see stopping_, end where they are
+    // and resume from their checkpoints at the next start.
     stopping_ = true;
-    for (auto& [arn, e] : running_) e->stop = true;
     threads.swap(threads_);
   }
   cv_.notify_all();
@@ -425,7 +426,7 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     }
     AddEvent(*e, type, std::move(details));
   };
-  hooks.stopped = [&] { return e->stop.load() || absl::Now() >= e->deadline; };
+  hooks.stopped = [&] { return e->stop.load() || stopping_ || absl::Now() >= e->deadline; };
   hooks.sleep = [&](absl::Time until) {
     // A resumed Wait keeps the deadline it had: count from when the state was entered.
     if (e->resume_entered) {
@@ -459,9 +460,11 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     }
     return item_reader_(r);
   };
-  hooks.task = [&](const std::string& resource, const Json& params, const Json& context, absl::Time deadline) {
-    return RunTask(*e, resource, params, context, std::min(deadline, e->deadline));
+  hooks.task = [&](const std::string& resource, const Json& params, const Json& context, absl::Time deadline,
+                   double heartbeat) {
+    return RunTask(*e, resource, params, context, std::min(deadline, e->deadline), heartbeat);
   };
+  hooks.new_token = [] { return Uuid() + Uuid(); };
   Json context = {{"Execution", {{"Id", e->arn}, {"Name", e->name}, {"StartTime", Iso(absl::FromUnixMillis(static_cast<int64_t>(e->doc.value("startDate", 0.0) * 1000)))},
                                  {"Input", Json::parse(e->doc.value("input", "{}"), nullptr, false)},
                                  {"RoleArn", ""}}},
@@ -556,17 +559,19 @@ absl::StatusOr<Json> StepFunctions::WaitForToken(Execution& e, const std::string
 }
 
 absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& resource, const Json& parameters,
-                                            const Json& context, absl::Time deadline) {
+                                            const Json& context, absl::Time deadline, double heartbeat) {
   auto stopped = [&] { return e.stop.load() || stopping_ || absl::Now() >= deadline; };
+  // The token the interpreter put in $$.Task.Token (for callbacks and activities).
+  std::string context_token = context.value("Task", Json::object()).value("Token", "");
   if (resource.find(":activity:") != std::string::npos) {
-    std::string token = Uuid();
+    std::string token = context_token.empty() ? Uuid() : context_token;
     {
       std::lock_guard lock(mu_);
       tokens_[token].last_heartbeat = absl::Now();
       activities_[resource].emplace_back(token, parameters);
     }
     cv_.notify_all();
-    return WaitForToken(e, token, deadline, 0);
+    return WaitForToken(e, token, deadline, heartbeat);
   }
   if (resource.starts_with("arn:aws:lambda:")) {
     return states::StatesError("States.TaskFailed", "Sluice has no Lambda service yet, so Lambda tasks cannot run");
@@ -589,11 +594,10 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
   std::string token;
   Json params = parameters;
   if (mode == "waitForTaskToken") {
-    token = Uuid();
+    token = context_token.empty() ? Uuid() : context_token;
     std::lock_guard lock(mu_);
     tokens_[token].last_heartbeat = absl::Now();
   }
-  (void)context;
   absl::StatusOr<Json> result;
   if (service == "aws-sdk") {
     std::string svc = action.substr(0, action.find(':'));
@@ -656,7 +660,7 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
     }
     return result;
   }
-  return WaitForToken(e, token, deadline, 0);
+  return WaitForToken(e, token, deadline, heartbeat);
 }
 
 absl::StatusOr<Json> StepFunctions::TaskResponse(const std::string& action, const Json& in) {

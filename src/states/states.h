@@ -85,7 +85,7 @@ class StepFunctions {
   void Run(std::shared_ptr<Execution> e, std::string start_at, Json input);
   void ReapFinished();  // joins the threads of finished executions
   absl::StatusOr<Json> RunTask(Execution& e, const std::string& resource, const Json& parameters, const Json& context,
-                               absl::Time deadline);
+                               absl::Time deadline, double heartbeat);
   absl::StatusOr<Json> WaitForToken(Execution& e, const std::string& token, absl::Time deadline, double heartbeat);
   void AddEvent(Execution& e, const std::string& type, Json details);
   bool Sleep(Execution& e, absl::Time until);

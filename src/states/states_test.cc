@@ -55,7 +55,7 @@ TEST(StatesCases, EachCaseGivesItsOutputOrErrorAndHistory) {
       std::lock_guard lock(mu);
       types.push_back(type);
     };
-    hooks.task = [&](const std::string& r, const Json& p, const Json&, absl::Time) { return FakeTask(r, p, &calls); };
+    hooks.task = [&](const std::string& r, const Json& p, const Json&, absl::Time, double) { return FakeTask(r, p, &calls); };
     hooks.sleep = [](absl::Time) { return true; };  // waits and retry intervals pass at once
     hooks.stopped = [] { return false; };
     Json context = {{"Execution", {{"Id", "arn:x"}, {"Name", "exec-1"}}}};
