@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <set>
 
 #include "absl/strings/cord.h"
@@ -590,6 +593,7 @@ absl::Status SqlJob::FinishCopy(const CopyTarget& target) {
   // Overwrite replaces what was under the target only once the new files exist.
   absl::Status st;
   if (target.overwrite) {
+    std::vector<std::string> old;
     ListRequest req;
     req.prefix = target.prefix;
     for (;;) {
@@ -598,12 +602,24 @@ absl::Status SqlJob::FinishCopy(const CopyTarget& target) {
         st = page.status();
         break;
       }
-      for (const auto& o : page->objects) {
-        st.Update(store_.DeleteObject(target.bucket, o.key));
-      }
+      for (const auto& o : page->objects) old.push_back(o.key);
       if (!page->truncated) break;
       req.after = page->last;
     }
+    // Deleted from several threads, so the index writer commits them in groups.
+    std::mutex mu;
+    std::atomic<size_t> next{0};
+    auto remove = [&] {
+      for (size_t i = next.fetch_add(1); i < old.size(); i = next.fetch_add(1)) {
+        absl::Status d = store_.DeleteObject(target.bucket, old[i]);
+        std::lock_guard lock(mu);
+        st.Update(d);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < std::min<size_t>(old.size(), 8); ++t) pool.emplace_back(remove);
+    remove();
+    for (auto& t : pool) t.join();
   }
   std::vector<std::string> keys;
   if (st.ok()) st = athena::UploadTree(store_, target.scratch, target.bucket, target.prefix, "application/octet-stream", &keys);
