@@ -884,17 +884,10 @@ class PathTrie {
 
   int32_t Find(int32_t parent, std::string_view name) const {
     const Node& p = nodes_[static_cast<size_t>(parent)];
-    uint64_t head = Head(name);
-    if (p.table.empty()) {
-      for (const Kid& k : p.kids) {
-        if (Same(k, name, head)) return k.id;
-      }
-      return -1;
-    }
-    size_t mask = p.table.size() - 1;
-    for (size_t i = NameHash(name, head) & mask; p.table[i] >= 0; i = (i + 1) & mask) {
-      const Kid& k = p.kids[static_cast<size_t>(p.table[i])];
-      if (Same(k, name, head)) return k.id;
+    if (!p.table.empty()) return FindInTable(p, name);
+    // Few kids: most names differ in length, which is checked first.
+    for (const Kid& k : p.kids) {
+      if (k.len == name.size() && k.head == Head(name) && Same(k, name, k.head)) return k.id;
     }
     return -1;
   }
@@ -963,18 +956,30 @@ class PathTrie {
 
   static uint64_t Head(std::string_view name) {
     uint64_t head = 0;
-    std::memcpy(&head, name.data(), std::min<size_t>(name.size(), 8));
+    if (name.size() >= 8) {
+      std::memcpy(&head, name.data(), 8);
+      return head;
+    }
+    for (size_t i = 0; i < name.size(); ++i) head |= static_cast<uint64_t>(static_cast<uint8_t>(name[i])) << (8 * i);
     return head;
   }
 
   static uint64_t NameHash(std::string_view name, uint64_t head) {
     uint64_t h = (head ^ name.size()) * 0x9E3779B97F4A7C15ull;
     for (size_t i = 8; i < name.size(); i += 8) {
-      uint64_t w = 0;
-      std::memcpy(&w, name.data() + i, std::min<size_t>(name.size() - i, 8));
-      h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+      h = (h ^ Head(name.substr(i))) * 0x9E3779B97F4A7C15ull;
     }
     return h ^ (h >> 32);
+  }
+
+  [[gnu::noinline]] int32_t FindInTable(const Node& p, std::string_view name) const {
+    uint64_t head = Head(name);
+    size_t mask = p.table.size() - 1;
+    for (size_t i = NameHash(name, head) & mask; p.table[i] >= 0; i = (i + 1) & mask) {
+      const Kid& k = p.kids[static_cast<size_t>(p.table[i])];
+      if (Same(k, name, head)) return k.id;
+    }
+    return -1;
   }
 
   // Names are told apart by length and first eight bytes; the rest only when those agree.

@@ -81,9 +81,9 @@ struct FlatField {
 // Many patterns compiled into one matcher (one per event bus).
 //
 // Each event is parsed once (simdjson DOM). An index holds one "anchor" per pattern (per
-// branch, for an `$or`): a condition any match must satisfy (an exact value, a prefix or suffix, a case-folded
-// value, a CIDR network, a numeric range, ...; the least loaded one is chosen when the
-// pattern is added). The parsed event is walked along the anchored paths only, and each
+// branch, for an `$or`): a condition any match must satisfy (an exact value, a prefix or
+// suffix, a case-folded value, a CIDR network, a numeric range, ...; the least loaded one
+// is chosen when the pattern is added). The parsed event is walked along the anchored paths only, and each
 // scalar there is looked up (a Bloom filter first, then a hash table keyed by path and
 // value), which yields the candidate patterns. Only events with candidates are turned into
 // a small view of the paths the patterns use, against which each candidate is verified
