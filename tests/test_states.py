@@ -1365,3 +1365,30 @@ def test_athena_query_tasks(sfn, s3, bucket, machines):
     ex = run(sfn, bad, {}, timeout=30)
     assert ex["status"] == "FAILED" and ex["error"] == "States.TaskFailed", ex
     assert "FAILED" in ex["cause"], ex
+
+
+def test_distributed_map_reads_items_from_s3_and_writes_results(sfn, s3, bucket, machines):
+    """ItemReader (CSV with a header row) and ResultWriter go through the lake."""
+    s3.put_object(Bucket=bucket, Key="in/items.csv", Body=b"id,amount\n1,10\n2,20\n3,30\n")
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                       "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                       "Parameters": {"Bucket": bucket, "Key.$": "$.key"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                          "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
+                              "id.$": "$.id", "cents.$": "States.MathAdd(States.StringToJson($.amount), 1)"}, "End": True}}},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": bucket, "Prefix": "out"}},
+        "End": True}}}
+    arn = sfn.create_state_machine(name=unique_name("dmap"), type="EXPRESS", definition=json.dumps(definition),
+                                   roleArn="arn:aws:iam::000000000000:role/r")["stateMachineArn"]
+    machines.arns.append(arn)
+    r = sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps({"key": "in/items.csv"}))
+    assert r["status"] == "SUCCEEDED", r
+    details = json.loads(r["output"])["ResultWriterDetails"]
+    assert details["Bucket"] == bucket and details["Key"].startswith("out/") and details["Key"].endswith("/manifest.json")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=details["Key"])["Body"].read())
+    [succeeded] = manifest["ResultFiles"]["SUCCEEDED"]
+    results = json.loads(s3.get_object(Bucket=bucket, Key=succeeded["Key"])["Body"].read())
+    assert sorted(json.loads(x["Output"])["cents"] for x in results) == [11, 21, 31]
+    assert manifest["ResultFiles"]["FAILED"] == []

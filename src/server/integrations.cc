@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "base/strings.h"
+#include "io/checksum.h"
 #include "states/language.h"
 
 namespace sluice {
@@ -179,6 +180,40 @@ void RegisterItemReader(StepFunctions& sfn, ObjectStore& store) {
     }
     if (max && items.size() > max) items.erase(items.begin() + static_cast<long>(max), items.end());
     return items;
+  });
+}
+
+void RegisterResultWriter(StepFunctions& sfn, ObjectStore& store) {
+  sfn.RegisterResultWriter([&store](const Json& writer, const std::string& run_id, const Json& succeeded,
+                                    const Json& failed) -> absl::StatusOr<Json> {
+    const Json& p = writer.value("Parameters", Json::object());
+    std::string bucket = p.value("Bucket", ""), prefix = p.value("Prefix", "");
+    if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+    prefix += run_id + "/";
+    auto put = [&](const std::string& key, const std::string& body) -> absl::Status {
+      ASSIGN_OR_RETURN(auto f, store.NewObjectFile());
+      RETURN_IF_ERROR(f->Append(body));
+      ObjectMeta meta;
+      meta.key = key;
+      meta.etag = HexEncode(Md5(body));
+      meta.content_type = "application/json";
+      auto st = store.PutObject(bucket, meta, std::move(f)).status();
+      if (!st.ok()) return states::StatesError("States.ResultWriterFailed", std::string(st.message()));
+      return absl::OkStatus();
+    };
+    Json files = Json::array();
+    RETURN_IF_ERROR(put(prefix + "SUCCEEDED_0.json", succeeded.dump()));
+    files.push_back({{"Key", prefix + "SUCCEEDED_0.json"}, {"Size", succeeded.dump().size()}});
+    if (!failed.empty()) {
+      RETURN_IF_ERROR(put(prefix + "FAILED_0.json", failed.dump()));
+      files.push_back({{"Key", prefix + "FAILED_0.json"}, {"Size", failed.dump().size()}});
+    }
+    Json manifest = {{"DestinationBucket", bucket}, {"MapRunArn", run_id},
+                     {"ResultFiles", {{"SUCCEEDED", files[0].is_null() ? Json::array() : Json::array({files[0]})},
+                                      {"FAILED", failed.empty() ? Json::array() : Json::array({files[1]})},
+                                      {"PENDING", Json::array()}}}};
+    RETURN_IF_ERROR(put(prefix + "manifest.json", manifest.dump()));
+    return Json{{"Bucket", bucket}, {"Key", prefix + "manifest.json"}};
   });
 }
 

@@ -36,6 +36,9 @@ void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes);
 // Map ItemReader over the lake: s3:getObject (JSON array, JSON lines, CSV with a header row
 // or given headers; MaxItems) and s3:listObjectsV2 (Key, Size, ETag, LastModified).
 void RegisterItemReader(StepFunctions& sfn, ObjectStore& store);
+// Map ResultWriter into the lake (s3:putObject): <Prefix>/<run id>/SUCCEEDED_0.json,
+// FAILED_0.json and manifest.json, as AWS writes them.
+void RegisterResultWriter(StepFunctions& sfn, ObjectStore& store);
 // Lets EventBridge rules target state machines (StartExecution with the rendered input).
 void RegisterEventsTargets(EventBridge& events, StepFunctions& sfn);
 

@@ -77,6 +77,7 @@ class ServerImpl final : public Server {
     RegisterStatesIntegrations(*sfn_, routes_);
     RegisterEventsTargets(*events_, *sfn_);
     RegisterItemReader(*sfn_, *s3_);
+    RegisterResultWriter(*sfn_, *s3_);
     RETURN_IF_ERROR(sfn_->Resume());
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();

@@ -341,12 +341,17 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
   int n = std::min<int>(concurrency, static_cast<int>(items.size()));
   for (int t = 0; t < n; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
-  Json out = Json::array();
+  Json out = Json::array(), succeeded_items = Json::array(), failed_items = Json::array();
   int64_t failed = failures.load();
   bool tolerated = failed == 0 || (items.size() > 0 && (failed <= tolerated_count ||
                                                          100.0 * failed / items.size() <= tolerated_pct));
-  for (auto& r : results) {
+  for (size_t i = 0; i < results.size(); ++i) {
+    auto& r = results[i];
+    Json record = {{"Input", items[i].dump()}};
     if (r.ok()) {
+      record["Output"] = r->dump();
+      record["Status"] = "SUCCEEDED";
+      succeeded_items.push_back(record);
       out.push_back(std::move(*r));
     } else if (!tolerated) {
       hooks_.event("MapStateFailed", Json::object());
@@ -356,8 +361,17 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
       }
       return r.status();
     } else {
+      record["Error"] = ErrorName(r.status());
+      record["Cause"] = std::string(r.status().message());
+      record["Status"] = "FAILED";
+      failed_items.push_back(record);
       out.push_back(Json{{"Error", ErrorName(r.status())}, {"Cause", std::string(r.status().message())}});
     }
+  }
+  if (state.contains("ResultWriter")) {
+    // The results go to S3; the state's result says where, as AWS's does.
+    if (!hooks_.write_results) return StatesError("States.Runtime", "ResultWriter is not available here");
+    ASSIGN_OR_RETURN(out, hooks_.write_results(state["ResultWriter"], input, succeeded_items, failed_items));
   }
   hooks_.event("MapStateSucceeded", Json::object());
   return out;

@@ -35,6 +35,10 @@ struct Hooks {
   std::function<void(const std::string& state, const Json& input)> checkpoint;
   // Reads Map ItemReader items (S3 JSON / CSV / listing).
   std::function<absl::StatusOr<Json>(const Json& reader, const Json& input)> read_items;
+  // Writes a Map state's results for its ResultWriter; returns the state's result
+  // (MapRunArn and ResultWriterDetails).
+  std::function<absl::StatusOr<Json>(const Json& writer, const Json& input, const Json& succeeded, const Json& failed)>
+      write_results;
   std::function<bool()> stopped;
 };
 

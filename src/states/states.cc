@@ -460,6 +460,19 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     }
     return item_reader_(r);
   };
+  hooks.write_results = [&](const Json& writer, const Json& data, const Json& succeeded,
+                            const Json& failed) -> absl::StatusOr<Json> {
+    if (!result_writer_) return states::StatesError("States.Runtime", "ResultWriter needs the S3 service");
+    Json w = writer;
+    if (w.contains("Parameters")) {
+      ASSIGN_OR_RETURN(w["Parameters"], states::EvaluatePayloadTemplate(w["Parameters"], data, Json::object()));
+    }
+    std::string run_id = Uuid();
+    ASSIGN_OR_RETURN(Json details, result_writer_(w, run_id, succeeded, failed));
+    return Json{{"MapRunArn", StrCat("arn:aws:states:", options_.region, ":", options_.account, ":mapRun:",
+                                     e->machine_name, "/", run_id, ":", run_id)},
+                {"ResultWriterDetails", details}};
+  };
   hooks.task = [&](const std::string& resource, const Json& params, const Json& context, absl::Time deadline,
                    double heartbeat) {
     return RunTask(*e, resource, params, context, std::min(deadline, e->deadline), heartbeat);

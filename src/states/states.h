@@ -48,6 +48,10 @@ using SdkService = std::function<absl::StatusOr<Json>(const std::string& action,
 // Reads a Map state's ItemReader (s3:getObject of JSON / CSV, s3:listObjectsV2) with its
 // Parameters already evaluated.
 using ItemReader = std::function<absl::StatusOr<Json>(const Json& reader)>;
+// Writes a Map state's results (ResultWriter, Parameters evaluated) under a run id;
+// returns ResultWriterDetails.
+using ResultWriter = std::function<absl::StatusOr<Json>(const Json& writer, const std::string& run_id,
+                                                        const Json& succeeded, const Json& failed)>;
 
 class StepFunctions {
  public:
@@ -57,6 +61,7 @@ class StepFunctions {
   void RegisterIntegration(const std::string& service, Integration integration);
   void RegisterSdk(const std::string& service, SdkService sdk);
   void RegisterItemReader(ItemReader reader) { item_reader_ = std::move(reader); }
+  void RegisterResultWriter(ResultWriter writer) { result_writer_ = std::move(writer); }
   // Starts the executions that were RUNNING when the server stopped.
   absl::Status Resume();
   void Stop();
@@ -97,6 +102,7 @@ class StepFunctions {
   std::map<std::string, Integration> integrations_;
   std::map<std::string, SdkService> sdk_;
   ItemReader item_reader_;
+  ResultWriter result_writer_;
 
   std::mutex mu_;
   std::condition_variable cv_;  // wakes sleepers (stop, task tokens)
