@@ -47,7 +47,7 @@ std::string TypePrefix(const std::string& type) { return type; }
 
 }  // namespace
 
-absl::StatusOr<Json> Interpreter::Run(const Json& input, Json context, const std::string& start_at, int depth) {
+absl::StatusOr<Json> Interpreter::Run(const Json& input, Json& context, const std::string& start_at, int depth) {
   if (depth > kMaxDepth) return StatesError("States.Runtime", "State machines nest too deeply");
   const Json& states = machine_.value("States", Json::object());
   std::string name = start_at.empty() ? machine_.value("StartAt", "") : start_at;
@@ -67,12 +67,12 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
                                        std::string* next, int depth) {
   std::string type = state.value("Type", "");
   context["State"] = {{"Name", name}, {"EnteredTime", Iso(absl::Now())}, {"RetryCount", 0}};
-  hooks_.event(StrCat(TypePrefix(type), "StateEntered"), {{"name", name}, {"input", input.dump()}});
+  if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateEntered"), {{"name", name}, {"input", input.dump()}});
   *next = state.value("Next", "");
 
   // Failures of the state's own work may be retried and caught; the rest fail the state.
   auto finish = [&](const Json& output) -> absl::StatusOr<Json> {
-    if (type != "Fail") hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", output.dump()}});
+    if (type != "Fail" && hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", output.dump()}});
     return output;
   };
 
@@ -204,7 +204,7 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
       Json result_path = c.contains("ResultPath") ? c["ResultPath"] : Json("$");
       ASSIGN_OR_RETURN(Json out, ApplyResultPath(input, error_output, result_path));
       *next = c.value("Next", "");
-      hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", out.dump()}});
+      if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", out.dump()}});
       return out;
     }
     return result.status();
@@ -238,9 +238,9 @@ absl::StatusOr<Json> Interpreter::Execute(const std::string& name, const Json& s
     std::string rest = resource.substr(strlen("arn:aws:states:::"));
     resource_type = rest.substr(0, rest.find(':'));
   }
-  hooks_.event("TaskScheduled", {{"resourceType", resource_type}, {"resource", resource},
+  if (hooks_.event) hooks_.event("TaskScheduled", {{"resourceType", resource_type}, {"resource", resource},
                                  {"region", "us-east-1"}, {"parameters", effective.dump()}});
-  hooks_.event("TaskStarted", {{"resourceType", resource_type}, {"resource", resource}});
+  if (hooks_.event) hooks_.event("TaskStarted", {{"resourceType", resource_type}, {"resource", resource}});
   double heartbeat = state.value("HeartbeatSeconds", 0.0);
   if (state.contains("HeartbeatSecondsPath")) {
     auto h = SelectPath(raw, state["HeartbeatSecondsPath"].get<std::string>(), context, "HeartbeatSecondsPath");
@@ -250,36 +250,37 @@ absl::StatusOr<Json> Interpreter::Execute(const std::string& name, const Json& s
   if (!out.ok()) {
     if (absl::IsCancelled(out.status())) return out.status();
     std::string error = ErrorName(out.status());
-    hooks_.event(error == "States.Timeout" || error == "States.HeartbeatTimeout" ? "TaskTimedOut" : "TaskFailed",
+    if (hooks_.event) hooks_.event(error == "States.Timeout" || error == "States.HeartbeatTimeout" ? "TaskTimedOut" : "TaskFailed",
                  {{"resourceType", resource_type}, {"resource", resource}, {"error", error},
                   {"cause", std::string(out.status().message())}});
     return out.status();
   }
-  hooks_.event("TaskSucceeded", {{"resourceType", resource_type}, {"resource", resource}, {"output", out->dump()}});
+  if (hooks_.event) hooks_.event("TaskSucceeded", {{"resourceType", resource_type}, {"resource", resource}, {"output", out->dump()}});
   return out;
 }
 
 absl::StatusOr<Json> Interpreter::RunParallel(const Json& state, const Json& input, const Json& context, int depth) {
   const Json& branches = state.value("Branches", Json::array());
-  hooks_.event("ParallelStateStarted", Json::object());
+  if (hooks_.event) hooks_.event("ParallelStateStarted", Json::object());
   std::vector<absl::StatusOr<Json>> results(branches.size(), Json());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < branches.size(); ++i) {
     threads.emplace_back([&, i] {
       Interpreter branch(branches[i], hooks_);
-      results[i] = branch.Run(input, context, "", depth + 1);
+      Json branch_context = context;
+      results[i] = branch.Run(input, branch_context, "", depth + 1);
     });
   }
   for (auto& t : threads) t.join();
   Json out = Json::array();
   for (auto& r : results) {
     if (!r.ok()) {
-      hooks_.event("ParallelStateFailed", {{"error", ErrorName(r.status())}, {"cause", std::string(r.status().message())}});
+      if (hooks_.event) hooks_.event("ParallelStateFailed", {{"error", ErrorName(r.status())}, {"cause", std::string(r.status().message())}});
       return r.status();
     }
     out.push_back(std::move(*r));
   }
-  hooks_.event("ParallelStateSucceeded", Json::object());
+  if (hooks_.event) hooks_.event("ParallelStateSucceeded", Json::object());
   return out;
 }
 
@@ -308,23 +309,25 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
   if (concurrency <= 0 || concurrency > kMaxParallelism) concurrency = kMaxParallelism;
   double tolerated_pct = state.value("ToleratedFailurePercentage", 0.0);
   int64_t tolerated_count = state.value("ToleratedFailureCount", int64_t{0});
-  hooks_.event("MapStateStarted", {{"length", items.size()}});
+  if (hooks_.event) hooks_.event("MapStateStarted", {{"length", items.size()}});
 
   std::vector<absl::StatusOr<Json>> results(items.size(), Json());
   std::atomic<size_t> next{0};
   std::atomic<int64_t> failures{0};
   std::mutex event_mu;
+  // One context object per worker thread (copying it, with the execution's input inside,
+  // per item would make a Map quadratic); each item sets its Map.Item.
   auto worker = [&] {
+    Json item_context = context;
     for (;;) {
       size_t i = next.fetch_add(1);
       if (i >= items.size()) return;
-      Json item_context = context;
       item_context["Map"] = {{"Item", {{"Index", i}, {"Value", items[i]}}}};
       absl::StatusOr<Json> item_input = items[i];
       if (selector) item_input = EvaluatePayloadTemplate(*selector, input, item_context);
       {
         std::lock_guard lock(event_mu);
-        hooks_.event("MapIterationStarted", {{"name", name}, {"index", i}});
+        if (hooks_.event) hooks_.event("MapIterationStarted", {{"name", name}, {"index", i}});
       }
       if (item_input.ok()) {
         Interpreter iteration(processor, hooks_);
@@ -333,7 +336,7 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
         results[i] = item_input.status();
       }
       std::lock_guard lock(event_mu);
-      hooks_.event(results[i].ok() ? "MapIterationSucceeded" : "MapIterationFailed", {{"name", name}, {"index", i}});
+      if (hooks_.event) hooks_.event(results[i].ok() ? "MapIterationSucceeded" : "MapIterationFailed", {{"name", name}, {"index", i}});
       if (!results[i].ok()) failures.fetch_add(1);
     }
   };
@@ -354,7 +357,7 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
       succeeded_items.push_back(record);
       out.push_back(std::move(*r));
     } else if (!tolerated) {
-      hooks_.event("MapStateFailed", Json::object());
+      if (hooks_.event) hooks_.event("MapStateFailed", Json::object());
       if (state.contains("ToleratedFailurePercentage") || state.contains("ToleratedFailureCount")) {
         return StatesError("States.ExceedToleratedFailureThreshold",
                            StrCat(failed, " of ", items.size(), " items failed, more than the Map state tolerates"));
@@ -373,7 +376,7 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
     if (!hooks_.write_results) return StatesError("States.Runtime", "ResultWriter is not available here");
     ASSIGN_OR_RETURN(out, hooks_.write_results(state["ResultWriter"], input, succeeded_items, failed_items));
   }
-  hooks_.event("MapStateSucceeded", Json::object());
+  if (hooks_.event) hooks_.event("MapStateSucceeded", Json::object());
   return out;
 }
 

@@ -48,7 +48,8 @@ class Interpreter {
   Interpreter(const Json& machine, Hooks& hooks) : machine_(machine), hooks_(hooks) {}
   // Runs from `start_at` (default: StartAt) with `input`; `context` is $$ (Execution,
   // StateMachine; State is filled here). Returns the machine's output.
-  absl::StatusOr<Json> Run(const Json& input, Json context, const std::string& start_at = "", int depth = 0);
+  // `context` is updated in place (State, Task) as the run goes.
+  absl::StatusOr<Json> Run(const Json& input, Json& context, const std::string& start_at = "", int depth = 0);
 
  private:
   // One state; sets *next ("" when the machine ends). Returns the state's output.

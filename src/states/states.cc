@@ -426,6 +426,9 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     }
     AddEvent(*e, type, std::move(details));
   };
+  // EXPRESS executions keep no state-by-state history (AWS sends it to CloudWatch Logs only
+  // when logging is on); building it would cost more than running the states.
+  if (!e->durable) hooks.event = nullptr;
   hooks.stopped = [&] { return e->stop.load() || stopping_ || absl::Now() >= e->deadline; };
   hooks.sleep = [&](absl::Time until) {
     // A resumed Wait keeps the deadline it had: count from when the state was entered.
