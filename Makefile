@@ -36,8 +36,8 @@ bench: build
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSLUICE_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target sigv4_fuzz aws_chunked_fuzz key_path_fuzz
-	@for f in sigv4_fuzz aws_chunked_fuzz key_path_fuzz; do \
+	@cmake --build build-fuzz -j $(JOBS) --target sigv4_fuzz aws_chunked_fuzz key_path_fuzz pattern_fuzz
+	@for f in sigv4_fuzz aws_chunked_fuzz key_path_fuzz pattern_fuzz; do \
 	  echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
 	  bin=$$(find build-fuzz -name $$f -type f -perm -u+x | head -1); \
 	  mkdir -p build-fuzz/corpus/$$f; \
