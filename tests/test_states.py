@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from sluice_helpers import (ACCESS_KEY, REGION, SECRET_KEY, client_error, empty_bucket, list_all_keys,
-                            make_client, unique_bucket, unique_name, wait_for)
+                            make_client, make_s3, unique_bucket, unique_name, wait_for)
 from test_glue_jobs import SEED_EVENTS, put_script, seed_job_boto3, wait_run
 
 ROLE = "arn:aws:iam::000000000000:role/StatesExecutionRole"
@@ -1392,3 +1392,28 @@ def test_distributed_map_reads_items_from_s3_and_writes_results(sfn, s3, bucket,
     results = json.loads(s3.get_object(Bucket=bucket, Key=succeeded["Key"])["Body"].read())
     assert sorted(json.loads(x["Output"])["cents"] for x in results) == [11, 21, 31]
     assert manifest["ResultFiles"]["FAILED"] == []
+
+
+def test_sync_glue_task_is_not_started_twice_after_kill_9(server_factory):
+    """A .sync task re-attaches to the job run it started before the crash instead of starting another."""
+    srv = server_factory()
+    s3c, gl, sf = make_s3(srv.endpoint), make_client("glue", srv.endpoint), sfn_client(srv.endpoint)
+    bucket = unique_bucket("sync")
+    s3c.create_bucket(Bucket=bucket)
+    s3c.put_object(Bucket=bucket, Key="sleep.py", Body=b"import time\ntime.sleep(6)\n")
+    gl.create_job(Name="sleeper", Role="r", Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/sleep.py"})
+    definition = {"StartAt": "G", "States": {"G": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync",
+                                                   "Parameters": {"JobName": "sleeper"}, "End": True}}}
+    arn = sf.create_state_machine(name=unique_name("gsync"), definition=json.dumps(definition),
+                                  roleArn="arn:aws:iam::000000000000:role/r")["stateMachineArn"]
+    ex = sf.start_execution(stateMachineArn=arn)["executionArn"]
+    wait_for(lambda: gl.get_job_runs(JobName="sleeper")["JobRuns"], timeout=10)
+    srv.kill()
+    srv.start()
+    sf, gl = sfn_client(srv.endpoint), make_client("glue", srv.endpoint)
+    d = wait_execution(sf, ex, timeout=30)
+    # The run the task had started ended with the crash (ERROR); the task failed with it
+    # instead of starting a second run.
+    assert d["status"] == "FAILED", d
+    runs = gl.get_job_runs(JobName="sleeper")["JobRuns"]
+    assert [r["JobRunState"] for r in runs] == ["ERROR"], runs

@@ -627,6 +627,9 @@ absl::Status Jobs::RunProcess(Active& r, const std::vector<std::string>& argv, c
     ::dup2(null, 0);
     ::dup2(out.get(), 1);
     ::dup2(err.get(), 2);
+    // Nothing else of the server reaches the script: not its listening socket (which would
+    // keep the port busy after the server dies), not its database files.
+    ::close_range(3, ~0U, 0);
     ::execvpe(cargv[0], cargv.data(), cenv.data());
     const char msg[] = "cannot execute the job's interpreter\n";
     (void)!::write(2, msg, sizeof msg - 1);

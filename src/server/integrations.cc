@@ -70,14 +70,20 @@ void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes) {
     });
   }
   sfn.RegisterIntegration("glue", [&routes](const std::string& action, const std::string& mode, const Json& params,
-                                            absl::Time deadline, const std::function<bool()>& stopped)
-                                      -> absl::StatusOr<Json> {
+                                            absl::Time deadline, const std::function<bool()>& stopped,
+                                            TaskAttachment& attachment) -> absl::StatusOr<Json> {
     if (action != "startJobRun") {
       return states::StatesError("States.Runtime", StrCat("Unsupported Glue integration ", action));
     }
-    ASSIGN_OR_RETURN(Json started, routes.Call("glue", "StartJobRun", params));
-    if (mode.empty()) return started;
-    std::string job = params.value("JobName", ""), run = started.value("JobRunId", "");
+    // After a restart, wait for the run this task started rather than starting another.
+    std::string job = params.value("JobName", ""), run = attachment.state.value("JobRunId", "");
+    if (run.empty()) {
+      ASSIGN_OR_RETURN(Json started, routes.Call("glue", "StartJobRun", params));
+      run = started.value("JobRunId", "");
+      attachment.state["JobRunId"] = run;
+      attachment.persist();
+    }
+    if (mode.empty()) return Json{{"JobRunId", run}};
     ASSIGN_OR_RETURN(Json done,
                      Poll([&] { return routes.Call("glue", "GetJobRun", {{"JobName", job}, {"RunId", run}}); },
                           [](const Json& d) { return d["JobRun"].value("JobRunState", ""); }, {"SUCCEEDED"},
@@ -86,20 +92,27 @@ void RegisterStatesIntegrations(StepFunctions& sfn, const JsonRoutes& routes) {
     return done["JobRun"];
   });
   sfn.RegisterIntegration("athena", [&routes](const std::string& action, const std::string& mode, const Json& params,
-                                              absl::Time deadline, const std::function<bool()>& stopped)
-                                        -> absl::StatusOr<Json> {
+                                              absl::Time deadline, const std::function<bool()>& stopped,
+                                              TaskAttachment& attachment) -> absl::StatusOr<Json> {
     std::string op = action;
     if (!op.empty()) op[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(op[0])));
-    ASSIGN_OR_RETURN(Json out, routes.Call("athena", op, params));
-    if (action != "startQueryExecution" || mode.empty()) return out;
-    std::string id = out.value("QueryExecutionId", "");
+    if (action != "startQueryExecution") return routes.Call("athena", op, params);
+    std::string id = attachment.state.value("QueryExecutionId", "");
+    if (id.empty()) {
+      ASSIGN_OR_RETURN(Json out, routes.Call("athena", op, params));
+      id = out.value("QueryExecutionId", "");
+      attachment.state["QueryExecutionId"] = id;
+      attachment.persist();
+    }
+    if (mode.empty()) return Json{{"QueryExecutionId", id}};
     return Poll([&] { return routes.Call("athena", "GetQueryExecution", {{"QueryExecutionId", id}}); },
                 [](const Json& d) { return d["QueryExecution"]["Status"].value("State", ""); }, {"SUCCEEDED"},
                 {"FAILED", "CANCELLED"}, deadline, stopped,
                 [&] { (void)routes.Call("athena", "StopQueryExecution", {{"QueryExecutionId", id}}); });
   });
   sfn.RegisterIntegration("events", [&routes](const std::string& action, const std::string&, const Json& params,
-                                              absl::Time, const std::function<bool()>&) -> absl::StatusOr<Json> {
+                                              absl::Time, const std::function<bool()>&,
+                                              TaskAttachment&) -> absl::StatusOr<Json> {
     if (action != "putEvents") return states::StatesError("States.Runtime", StrCat("Unsupported EventBridge integration ", action));
     Json entries = params.value("Entries", Json::array());
     for (auto& e : entries) {

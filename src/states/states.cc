@@ -1,6 +1,7 @@
 #include "states/states.h"
 
 #include <random>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "base/strings.h"
@@ -94,6 +95,7 @@ struct StepFunctions::Execution {
   absl::Time deadline = absl::InfiniteFuture();
   std::atomic<bool> stop{false};
   std::optional<absl::Time> resume_entered;  // the checkpointed state's entered time, on resume
+  Json resume_task = Json::object();         // what the checkpointed task had started, on resume
 };
 
 StepFunctions::StepFunctions(StatesOptions options) : options_(std::move(options)) {}
@@ -377,6 +379,7 @@ absl::Status StepFunctions::Resume() {
     std::string start_at = checkpoint.value("state", "");
     Json input = checkpoint.contains("input") ? checkpoint["input"] : Json::parse(doc.value("input", "{}"), nullptr, false);
     if (checkpoint.contains("entered_ms")) e->resume_entered = absl::FromUnixMillis(checkpoint["entered_ms"].get<int64_t>());
+    if (checkpoint.contains("task")) e->resume_task = checkpoint["task"];
     e->doc = doc;
     std::lock_guard lock(mu_);
     running_[e->arn] = e;
@@ -443,14 +446,21 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     // The first state of a resumed run keeps the entered time of its checkpoint (a Wait's
     // deadline counts from it); later states start now.
     absl::Time entered = absl::Now();
-    if (first_state && e->resume_entered) entered = *e->resume_entered;
-    else e->resume_entered.reset();
+    if (first_state && e->resume_entered) {
+      entered = *e->resume_entered;
+    } else {
+      e->resume_entered.reset();
+      std::lock_guard lock(mu_);
+      e->resume_task = Json::object();  // a new state: nothing of the old task to re-attach to
+    }
     first_state = false;
     if (!e->durable) return;
     Json doc;
     {
       std::lock_guard lock(mu_);
-      e->doc["sluice:checkpoint"] = {{"state", state}, {"input", data}, {"entered_ms", absl::ToUnixMillis(entered)}};
+      Json checkpoint = {{"state", state}, {"input", data}, {"entered_ms", absl::ToUnixMillis(entered)}};
+      if (!e->resume_task.empty()) checkpoint["task"] = e->resume_task;  // still waiting for that job
+      e->doc["sluice:checkpoint"] = checkpoint;
       doc = e->doc;
     }
     (void)Save("execution", e->arn, doc);
@@ -666,7 +676,28 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
       result = states::StatesError("States.TaskFailed",
                                    StrCat("Sluice has no ", service, " service yet, so ", resource, " tasks cannot run"));
     } else {
-      result = it->second(action, mode == "waitForTaskToken" ? "" : mode, params, deadline, stopped);
+      // Only a top-level Task (the checkpointed state) keeps what it started: inner tasks of a
+      // Parallel or Map run again with their state when it resumes.
+      std::string state_name = context.value("State", Json::object()).value("Name", "");
+      TaskAttachment attachment;
+      attachment.persist = [&] {
+        if (!e.durable) return;
+        Json doc;
+        {
+          std::lock_guard lock(mu_);
+          if (!e.doc.contains("sluice:checkpoint") || e.doc["sluice:checkpoint"].value("state", "") != state_name) return;
+          e.doc["sluice:checkpoint"]["task"] = attachment.state;
+          doc = e.doc;
+        }
+        (void)Save("execution", e.arn, doc);
+      };
+      {
+        std::lock_guard lock(mu_);
+        if (!e.resume_task.empty() && e.doc.value("sluice:checkpoint", Json::object()).value("state", "") == state_name) {
+          attachment.state = std::exchange(e.resume_task, Json::object());
+        }
+      }
+      result = it->second(action, mode == "waitForTaskToken" ? "" : mode, params, deadline, stopped, attachment);
     }
   }
   if (!result.ok() || token.empty()) {

@@ -39,9 +39,16 @@ struct StatesOptions {
 // integration waits for the job itself (polling), returning early with Cancelled when
 // `stopped()`; after `deadline` it returns a States.Timeout error. Errors name their ASL
 // error (states::StatesError).
+// What a task started (a job run id), kept in the execution's checkpoint: after a restart the
+// task waits for the same job instead of starting another one.
+struct TaskAttachment {
+  Json state = Json::object();    // {} until the integration records what it started
+  std::function<void()> persist;  // makes `state` durable (before the integration waits)
+};
 using Integration = std::function<absl::StatusOr<Json>(const std::string& action, const std::string& mode,
                                                        const Json& parameters, absl::Time deadline,
-                                                       const std::function<bool()>& stopped)>;
+                                                       const std::function<bool()>& stopped,
+                                                       TaskAttachment& attachment)>;
 // An AWS SDK integration (arn:aws:states:::aws-sdk:<service>:<action>): the service's API
 // action (PascalCase) with the parameters as its request.
 using SdkService = std::function<absl::StatusOr<Json>(const std::string& action, const Json& input)>;
