@@ -66,7 +66,11 @@ absl::StatusOr<Json> Interpreter::Run(const Json& input, Json& context, const st
 absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& state, const Json& input, Json& context,
                                        std::string* next, int depth) {
   std::string type = state.value("Type", "");
-  context["State"] = {{"Name", name}, {"EnteredTime", Iso(absl::Now())}, {"RetryCount", 0}};
+  // $$.State costs a timestamp per state: kept only for machines that can read it (and for
+  // the task hook, which names the state).
+  if (reads_context_ || type == "Task") {
+    context["State"] = {{"Name", name}, {"EnteredTime", Iso(absl::Now())}, {"RetryCount", 0}};
+  }
   if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateEntered"), {{"name", name}, {"input", input.dump()}});
   *next = state.value("Next", "");
 
@@ -188,7 +192,7 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
         interval = std::uniform_real_distribution<double>(0, interval)(rng);
       }
       ++attempts[i];
-      context["State"]["RetryCount"] = context["State"].value("RetryCount", 0) + 1;
+      if (context.contains("State")) context["State"]["RetryCount"] = context["State"].value("RetryCount", 0) + 1;
       if (!hooks_.sleep(absl::Now() + absl::Seconds(interval))) return absl::CancelledError("The execution was stopped");
       retried = true;
       break;

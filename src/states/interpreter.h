@@ -45,7 +45,8 @@ struct Hooks {
 class Interpreter {
  public:
   // `machine` is a validated definition (or a branch / item processor: StartAt + States).
-  Interpreter(const Json& machine, Hooks& hooks) : machine_(machine), hooks_(hooks) {}
+  Interpreter(const Json& machine, Hooks& hooks)
+      : machine_(machine), hooks_(hooks), reads_context_(machine.dump().find("$$") != std::string::npos) {}
   // Runs from `start_at` (default: StartAt) with `input`; `context` is $$ (Execution,
   // StateMachine; State is filled here). Returns the machine's output.
   // `context` is updated in place (State, Task) as the run goes.
@@ -63,6 +64,7 @@ class Interpreter {
 
   const Json& machine_;
   Hooks& hooks_;
+  bool reads_context_;  // whether any path of the machine reads $$ (else $$.State is not kept)
 };
 
 }  // namespace sluice::states
