@@ -49,7 +49,8 @@ std::string TypePrefix(const std::string& type) { return type; }
 
 absl::StatusOr<Json> Interpreter::Run(const Json& input, Json& context, const std::string& start_at, int depth) {
   if (depth > kMaxDepth) return StatesError("States.Runtime", "State machines nest too deeply");
-  const Json& states = machine_.value("States", Json::object());
+  static const Json kNoStates = Json::object();
+  const Json& states = machine_.contains("States") ? machine_["States"] : kNoStates;
   std::string name = start_at.empty() ? machine_.value("StartAt", "") : start_at;
   Json data = input;
   for (;;) {

@@ -96,6 +96,7 @@ struct StepFunctions::Execution {
   std::atomic<bool> stop{false};
   std::optional<absl::Time> resume_entered;  // the checkpointed state's entered time, on resume
   Json resume_task = Json::object();         // what the checkpointed task had started, on resume
+  std::mutex events_mu;                      // guards events
 };
 
 StepFunctions::StepFunctions(StatesOptions options) : options_(std::move(options)) {}
@@ -343,7 +344,6 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
   std::lock_guard lock(mu_);
   if (stopping_) return absl::UnavailableError("the server is stopping");
   running_[e->arn] = e;
-  if (!e->durable) express_[e->arn] = e->doc;
   threads_[e->arn] = std::thread(&StepFunctions::Run, this, e, std::string(), input);
   return Json{{"executionArn", e->arn}, {"startDate", e->doc["startDate"]}};
 }
@@ -389,12 +389,17 @@ absl::Status StepFunctions::Resume() {
 }
 
 void StepFunctions::AddEvent(Execution& e, const std::string& type, Json details) {
-  static std::mutex event_mu;  // events of an execution may come from Parallel/Map threads
-  std::lock_guard lock(event_mu);
-  int64_t id = static_cast<int64_t>(e.events.size()) + 1;
-  Json event = {{"timestamp", Seconds(absl::Now())}, {"type", type}, {"id", id}, {"previousEventId", id - 1}};
-  if (!details.empty()) event[DetailsKey(type)] = std::move(details);
-  e.events.push_back(event);
+  int64_t id;
+  Json event;
+  {
+    // Events of an execution may come from Parallel/Map threads; the commit happens outside
+    // the lock, so the writer groups the events of all executions into one transaction.
+    std::lock_guard lock(e.events_mu);
+    id = static_cast<int64_t>(e.events.size()) + 1;
+    event = {{"timestamp", Seconds(absl::Now())}, {"type", type}, {"id", id}, {"previousEventId", id - 1}};
+    if (!details.empty()) event[DetailsKey(type)] = std::move(details);
+    e.events.push_back(event);
+  }
   if (!e.durable) return;
   (void)writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO events(arn, id, event) VALUES(?,?,?)"));
@@ -536,7 +541,15 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
   AddEvent(*e, type, details);
   if (e->durable) (void)Save("execution", e->arn, e->doc);
   std::lock_guard lock(mu_);
-  if (!e->durable) express_[e->arn] = e->doc;
+  if (!e->durable) {
+    // Finished EXPRESS executions stay describable for a while; the oldest are dropped.
+    express_[e->arn] = e->doc;
+    express_order_.push_back(e->arn);
+    while (express_order_.size() > 1000) {
+      express_.erase(express_order_.front());
+      express_order_.pop_front();
+    }
+  }
   running_.erase(e->arn);
   finished_.push_back(e->arn);  // the thread is joined by the next StartExecution, or Stop
   cv_.notify_all();

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -122,7 +123,8 @@ class StepFunctions {
   std::map<std::string, TokenWait> tokens_;
   std::map<std::string, std::thread> threads_;  // by execution ARN, until joined
   std::vector<std::string> finished_;
-  std::map<std::string, Json> express_;  // EXPRESS executions, in memory
+  std::map<std::string, Json> express_;  // finished EXPRESS executions, in memory (the last 1,000)
+  std::deque<std::string> express_order_;
   std::map<std::string, std::vector<std::pair<std::string, Json>>> activities_;  // activity ARN -> queued tasks
 };
 
