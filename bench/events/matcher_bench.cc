@@ -29,7 +29,7 @@
 
 namespace {
 
-// event-ruler (Java, 1 thread) on this machine kind: /work/shared/design/PERFORMANCE.md.
+// event-ruler (Java, 1 thread) on this machine kind: the design's PERFORMANCE.md reference figures.
 constexpr double kRulerExact1 = 334e3;
 constexpr double kRulerExact10000 = 285e3;
 constexpr double kRulerMixed1000 = 61e3;
