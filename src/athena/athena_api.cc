@@ -4,13 +4,13 @@
 
 #include "athena/athena.h"
 #include "base/strings.h"
+#include "base/time.h"
 #include "http/json_api.h"
 
 namespace sluice {
 namespace {
 
 
-double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
 
 JsonReply Invalid(std::string message) {
   JsonReply r = JsonReply::Error(400, "InvalidRequestException", std::move(message));
@@ -18,10 +18,10 @@ JsonReply Invalid(std::string message) {
 }
 
 Json ExecutionJson(const QueryExecution& q) {
-  Json status = {{"State", q.state}, {"SubmissionDateTime", Seconds(q.submitted)}};
+  Json status = {{"State", q.state}, {"SubmissionDateTime", EpochSeconds(q.submitted)}};
   if (!q.state_change_reason.empty()) status["StateChangeReason"] = q.state_change_reason;
   if (q.state == "SUCCEEDED" || q.state == "FAILED" || q.state == "CANCELLED") {
-    status["CompletionDateTime"] = Seconds(q.completed);
+    status["CompletionDateTime"] = EpochSeconds(q.completed);
   }
   if (q.state == "FAILED") {
     int category = 2, type = 1000;
@@ -65,7 +65,7 @@ struct WorkGroups {
                                             {"PublishCloudWatchMetricsEnabled", false},
                                             {"EngineVersion", {{"SelectedEngineVersion", "AUTO"},
                                                                {"EffectiveEngineVersion", "Athena engine version 3"}}}}},
-                         {"Description", ""}, {"CreationTime", Seconds(absl::Now())}};
+                         {"Description", ""}, {"CreationTime", EpochSeconds(absl::Now())}};
   }
 };
 
@@ -218,7 +218,7 @@ JsonReply Dispatch(AthenaService& athena, WorkGroups& wg, const std::string& act
     Json config = in.value("Configuration", Json::object());
     config["EngineVersion"] = {{"SelectedEngineVersion", "AUTO"}, {"EffectiveEngineVersion", "Athena engine version 3"}};
     wg.groups[name] = {{"Name", name}, {"State", "ENABLED"}, {"Configuration", config},
-                       {"Description", JsonString(in, "Description")}, {"CreationTime", Seconds(absl::Now())}};
+                       {"Description", JsonString(in, "Description")}, {"CreationTime", EpochSeconds(absl::Now())}};
     return JsonReply{};
   }
   if (action == "CreateNamedQuery") {

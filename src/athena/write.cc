@@ -16,6 +16,7 @@
 
 #include "athena/ddl.h"
 #include "athena/engine.h"
+#include "base/ids.h"
 #include "base/strings.h"
 #include "http/message.h"
 #include "io/checksum.h"
@@ -23,13 +24,6 @@
 
 namespace sluice::athena {
 namespace {
-
-std::string NewId() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[24];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
 
 std::string Prop(const Properties& props, const std::string& key, const std::string& fallback = "") {
   for (const auto& [k, v] : props) {
@@ -190,7 +184,7 @@ absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool creat
     format = AsciiUpper(Prop(w.properties, "format", "PARQUET"));
     delimiter = Prop(w.properties, "field_delimiter");
     location = Prop(w.properties, "external_location");
-    if (location.empty()) location = StrCat("s3://sluice-athena-results/tables/", NewId(), "/");
+    if (location.empty()) location = StrCat("s3://sluice-athena-results/tables/", RandomHex(16), "/");
     partition_keys = w.partitioned_by;
   } else {
     if (!existing.ok()) return absl::NotFoundError(StrCat("TABLE_NOT_FOUND: Table 'awsdatacatalog.", db, ".", w.table.name, "' does not exist"));
@@ -254,7 +248,7 @@ absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool creat
 
   std::vector<std::string> written;  // keys
   if (w.with_data) {
-    std::string id = NewId();
+    std::string id = RandomHex(16);
     std::string scratch = StrCat(scratch_dir_, "/", id);
     RETURN_IF_ERROR(MakeDirs(scratch));
     std::string compression = AsciiLower(Prop(w.properties, "write_compression", format == "PARQUET" ? "snappy" : "none"));

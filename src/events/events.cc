@@ -4,7 +4,9 @@
 #include <regex>
 
 #include "absl/strings/cord.h"
+#include "base/ids.h"
 #include "base/strings.h"
+#include "base/time.h"
 #include "base/time.h"
 #include "events/transform.h"
 #include "io/file.h"
@@ -31,18 +33,7 @@ absl::Status Exists(const std::string& message) {
   return Error(absl::StatusCode::kAlreadyExists, "ResourceAlreadyExistsException", message);
 }
 
-std::string Uuid() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  uint64_t a = rng(), b = rng();
-  char buf[40];
-  snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32), static_cast<unsigned>(a >> 16) & 0xffff,
-           static_cast<unsigned>(a) & 0xfff, (static_cast<unsigned>(b >> 48) & 0x3fff) | 0x8000,
-           static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
-
 std::string EventTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
-double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
 
 // "name" or an ARN ending in "/name" (event-bus/name, rule/bus/name, archive/name).
 std::string NameOf(const std::string& name_or_arn) {
@@ -297,8 +288,8 @@ absl::StatusOr<Json> EventBridge::CreateEventBus(const Json& in) {
   if (name.starts_with("aws.")) return Invalid("Event bus names starting with aws. are reserved for partner event sources.");
   std::unique_lock lock(mu_);
   if (buses_.contains(name)) return Exists(StrCat("Event bus ", name, " already exists."));
-  Json doc = {{"Name", name}, {"Arn", BusArn(name)}, {"CreationTime", Seconds(absl::Now())},
-              {"LastModifiedTime", Seconds(absl::Now())}};
+  Json doc = {{"Name", name}, {"Arn", BusArn(name)}, {"CreationTime", EpochSeconds(absl::Now())},
+              {"LastModifiedTime", EpochSeconds(absl::Now())}};
   for (const char* k : {"Description", "KmsKeyIdentifier", "DeadLetterConfig", "Tags"}) {
     if (in.contains(k)) doc[k] = in[k];
   }
@@ -641,7 +632,7 @@ absl::StatusOr<Json> EventBridge::PutEvents(const Json& in) {
     }
     absl::Time t = now;
     if (e.contains("Time") && e["Time"].is_number()) t = absl::FromUnixMillis(static_cast<int64_t>(e["Time"].get<double>() * 1000));
-    std::string id = Uuid();
+    std::string id = NewUuid();
     Json event = {{"version", "0"}, {"id", id}, {"detail-type", type}, {"source", source},
                   {"account", options_.account}, {"time", EventTime(t)}, {"region", options_.region},
                   {"resources", e.value("Resources", Json::array())}, {"detail", std::move(detail)}};
@@ -653,7 +644,7 @@ absl::StatusOr<Json> EventBridge::PutEvents(const Json& in) {
 
 void EventBridge::Publish(const std::string& bus_name, Json event) {
   event["version"] = "0";
-  event["id"] = Uuid();
+  event["id"] = NewUuid();
   event["account"] = options_.account;
   event["time"] = EventTime(absl::Now());
   event["region"] = options_.region;
@@ -937,7 +928,7 @@ void EventBridge::RunDueSchedules(absl::Time now) {
       rule->last_fired = slot;
     }
     std::string arn = RuleArn(rule->bus, rule->name);
-    Json event = {{"version", "0"}, {"id", Uuid()}, {"detail-type", "Scheduled Event"}, {"source", "aws.events"},
+    Json event = {{"version", "0"}, {"id", NewUuid()}, {"detail-type", "Scheduled Event"}, {"source", "aws.events"},
                   {"account", options_.account}, {"time", EventTime(slot)}, {"region", options_.region},
                   {"resources", {arn}}, {"detail", Json::object()}};
     std::string text = event.dump();
@@ -994,7 +985,7 @@ absl::StatusOr<Json> EventBridge::ArchiveAction(const std::string& action, const
       if (!st.ok()) return Error(absl::StatusCode::kInvalidArgument, "InvalidEventPatternException", std::string(st.message()));
     }
     Json doc = {{"ArchiveName", name}, {"ArchiveArn", arn(name)}, {"EventSourceArn", BusArn(NameOf(source))},
-                {"State", "ENABLED"}, {"RetentionDays", in.value("RetentionDays", 0)}, {"CreationTime", Seconds(absl::Now())}};
+                {"State", "ENABLED"}, {"RetentionDays", in.value("RetentionDays", 0)}, {"CreationTime", EpochSeconds(absl::Now())}};
     if (in.contains("EventPattern")) doc["EventPattern"] = in["EventPattern"];
     if (in.contains("Description")) doc["Description"] = in["Description"];
     RETURN_IF_ERROR(Save("archive", name, doc));
@@ -1067,7 +1058,7 @@ absl::StatusOr<Json> EventBridge::ReplayAction(const std::string& action, const 
     }
     Json doc = {{"ReplayName", name}, {"ReplayArn", arn(name)}, {"EventSourceArn", archives_[source]["ArchiveArn"]},
                 {"Destination", dest}, {"EventStartTime", in["EventStartTime"]}, {"EventEndTime", in["EventEndTime"]},
-                {"State", "STARTING"}, {"ReplayStartTime", Seconds(absl::Now())}};
+                {"State", "STARTING"}, {"ReplayStartTime", EpochSeconds(absl::Now())}};
     if (in.contains("Description")) doc["Description"] = in["Description"];
     RETURN_IF_ERROR(Save("replay", name, doc));
     replays_[name] = doc;
@@ -1156,7 +1147,7 @@ void EventBridge::Replay(std::string name) {
   std::unique_lock lock(mu_);
   Json& r = replays_[name];
   r["State"] = state;
-  r["ReplayEndTime"] = Seconds(absl::Now());
+  r["ReplayEndTime"] = EpochSeconds(absl::Now());
   r["EventLastReplayedTime"] = replay["EventEndTime"];
   (void)Save("replay", name, r);
 }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/cord.h"
 #include "base/strings.h"
+#include "base/time.h"
 #include "http/aws_error.h"
 #include "http/message.h"
 #include "io/file.h"
@@ -22,7 +23,6 @@ absl::Status NotFound(const std::string& m) { return Error(absl::StatusCode::kNo
 absl::Status Invalid(const std::string& m) { return Error(absl::StatusCode::kInvalidArgument, "ValidationException", m); }
 absl::Status Conflict(const std::string& m) { return Error(absl::StatusCode::kAlreadyExists, "ConflictException", m); }
 
-double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
 absl::Time FromSeconds(double s) { return absl::FromUnixMillis(static_cast<int64_t>(s * 1000)); }
 
 absl::Status CheckName(const std::string& what, const std::string& name) {
@@ -150,7 +150,7 @@ absl::StatusOr<Json> Scheduler::Put(const std::string& name, const Json& body, b
   auto it = schedules_.find(key);
   if (create && it != schedules_.end()) return Conflict(StrCat("Schedule ", name, " already exists."));
   if (!create && it == schedules_.end()) return NotFound(StrCat("Schedule ", name, " does not exist."));
-  double now = Seconds(absl::Now());
+  double now = EpochSeconds(absl::Now());
   Json doc = {{"Name", name}, {"GroupName", group}, {"Arn", ScheduleArn(group, name)}, {"State", state},
               {"ScheduleExpression", body["ScheduleExpression"]}, {"FlexibleTimeWindow", window}, {"Target", target},
               {"ActionAfterCompletion", after}, {"CreationDate", create ? now : it->second.value("CreationDate", now)},
@@ -241,7 +241,7 @@ absl::StatusOr<Json> Scheduler::Call(const std::string& method, const std::strin
     if (method == "POST") {
       RETURN_IF_ERROR(CheckName("name", name));
       if (it != groups_.end()) return Conflict(StrCat("Schedule group ", name, " already exists."));
-      double now = Seconds(absl::Now());
+      double now = EpochSeconds(absl::Now());
       Json g = {{"Name", name}, {"Arn", GroupArn(name)}, {"State", "ACTIVE"}, {"CreationDate", now},
                 {"LastModificationDate", now}, {"Tags", body.value("Tags", Json::array())}};
       RETURN_IF_ERROR(Save("group", name, g));
@@ -338,7 +338,7 @@ void Scheduler::RunDue(absl::Time now) {
         slot = *later;
       }
       if (s.contains("EndDate") && slot > FromSeconds(s["EndDate"].get<double>())) continue;
-      s["sluice:last_fired"] = Seconds(slot);
+      s["sluice:last_fired"] = EpochSeconds(slot);
       bool last = schedule->is_at() || !schedule->Next(slot, anchor) ||
                   (s.contains("EndDate") && *schedule->Next(slot, anchor) > FromSeconds(s["EndDate"].get<double>()));
       bool remove = last && s.value("ActionAfterCompletion", "NONE") == "DELETE";

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "base/time.h"
 #include "http/message.h"
 #include "sql/hive_types.h"
 
@@ -14,7 +15,6 @@ namespace {
 constexpr size_t kSampleFiles = 16;
 const char* kKind = "crawler";
 
-double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
 
 enum class Format { kNone, kParquet, kJson, kCsv };
 
@@ -64,7 +64,7 @@ absl::Status Crawlers::Create(const Json& in) {
   std::string db = in.value("DatabaseName", "");
   if (db.empty()) return absl::InvalidArgumentError("DatabaseName is required");
   Json doc = in;
-  doc["CreationTime"] = Seconds(absl::Now());
+  doc["CreationTime"] = EpochSeconds(absl::Now());
   doc["LastUpdated"] = doc["CreationTime"];
   doc["Version"] = 1;
   if (!doc.contains("SchemaChangePolicy")) {
@@ -160,7 +160,7 @@ void Crawlers::Crawl(std::string name, Json crawler) {
   metrics["LastRuntimeSeconds"] = absl::ToDoubleSeconds(absl::Now() - started);
   run.metrics = metrics;
   std::string status = !st.ok() ? "FAILED" : run.stop ? "CANCELLED" : "SUCCEEDED";
-  run.last_crawl = {{"Status", status}, {"StartTime", Seconds(started)},
+  run.last_crawl = {{"Status", status}, {"StartTime", EpochSeconds(started)},
                     {"LogGroup", "/aws-glue/crawlers"}, {"LogStream", name}, {"MessagePrefix", name}};
   if (!st.ok()) run.last_crawl["ErrorMessage"] = std::string(st.message());
   run.state = "READY";

@@ -3,23 +3,12 @@
 #include <algorithm>
 #include <random>
 
+#include "base/ids.h"
 #include "base/strings.h"
+#include "base/time.h"
 
 namespace sluice {
 namespace {
-
-double Now() { return static_cast<double>(absl::ToUnixMillis(absl::Now())) / 1000.0; }
-
-std::string HexId(int bytes) {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  std::string out;
-  while (static_cast<int>(out.size()) < bytes * 2) {
-    char buf[17];
-    snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-    out += buf;
-  }
-  return out.substr(0, bytes * 2);
-}
 
 // Glue's Timestamp filters arrive as epoch seconds.
 bool Within(const Json& doc, const char* field, const Json& filter, const char* after, const char* before) {
@@ -53,7 +42,7 @@ absl::Status DataQuality::CreateRuleset(const Json& input) {
   if (text.size() > 65536) return absl::InvalidArgumentError("Ruleset must be at most 65536 characters long");
   auto parsed = dq::Parse(text);
   if (!parsed.ok()) return absl::InvalidArgumentError(StrCat("Invalid DQDL ruleset: ", parsed.status().message()));
-  double now = Now();
+  double now = EpochSeconds(absl::Now());
   Json doc = {{"Name", name}, {"Ruleset", text}, {"CreatedOn", now}, {"LastModifiedOn", now},
               {"RuleCount", parsed->rules.size()}};
   if (input.contains("Description")) doc["Description"] = input["Description"];
@@ -103,7 +92,7 @@ absl::StatusOr<Json> DataQuality::UpdateRuleset(const Json& input) {
     doc["RuleCount"] = parsed->rules.size();
   }
   if (input.contains("Description")) doc["Description"] = input["Description"];
-  doc["LastModifiedOn"] = Now();
+  doc["LastModifiedOn"] = EpochSeconds(absl::Now());
   std::string new_name = input.value("UpdatedName", "");
   if (!new_name.empty() && new_name != name) {
     RETURN_IF_ERROR(ValidateName(new_name));
@@ -139,12 +128,12 @@ absl::StatusOr<std::string> DataQuality::StartRun(const Json& input) {
     if (!n.is_string()) return absl::InvalidArgumentError("RulesetNames must be strings");
     RETURN_IF_ERROR(GetRuleset(n.get<std::string>()).status());
   }
-  std::string id = "dqrun-" + HexId(20);
+  std::string id = "dqrun-" + RandomHex(40);
   Json source = input["DataSource"];
   source["GlueTable"]["DatabaseName"] = db;  // Glue keeps catalog names lower-case
   source["GlueTable"]["TableName"] = name;
   Json run = {{"RunId", id}, {"DataSource", source}, {"Role", input.value("Role", "")},
-              {"Status", "STARTING"}, {"StartedOn", Now()}, {"LastModifiedOn", Now()}, {"RulesetNames", names},
+              {"Status", "STARTING"}, {"StartedOn", EpochSeconds(absl::Now())}, {"LastModifiedOn", EpochSeconds(absl::Now())}, {"RulesetNames", names},
               {"ResultIds", Json::array()}, {"ExecutionTime", 0}};
   for (const char* k : {"NumberOfWorkers", "Timeout", "AdditionalRunOptions"}) {
     if (input.contains(k)) run[k] = input[k];
@@ -185,7 +174,7 @@ void DataQuality::Evaluate(std::string run_id, Json run) {
   }();
   run["Status"] = st.ok() ? "SUCCEEDED" : "FAILED";
   if (!st.ok()) run["ErrorString"] = std::string(st.message());
-  run["CompletedOn"] = run["LastModifiedOn"] = Now();
+  run["CompletedOn"] = run["LastModifiedOn"] = EpochSeconds(absl::Now());
   run["ExecutionTime"] = absl::ToInt64Seconds(absl::Now() - started);
   (void)catalog_.PutDocument("dq_run", run_id, run, false);
 }
@@ -226,13 +215,13 @@ absl::StatusOr<std::vector<Json>> DataQuality::ListResults(const Json& filter) {
 
 absl::StatusOr<Json> DataQuality::Record(const dq::Ruleset& rules, const std::string& relation, Connection& con,
                                          Json fields) {
-  double started = Now();
+  double started = EpochSeconds(absl::Now());
   ASSIGN_OR_RETURN(dq::Evaluation eval, dq::Evaluate(rules, relation, con));
   Json result = std::move(fields);
-  result["ResultId"] = "dqresult-" + HexId(20);
+  result["ResultId"] = "dqresult-" + RandomHex(40);
   result["Score"] = eval.score;
   result["StartedOn"] = started;
-  result["CompletedOn"] = Now();
+  result["CompletedOn"] = EpochSeconds(absl::Now());
   result["RuleResults"] = Json::array();
   for (const auto& r : eval.rules) {
     Json rr = {{"Name", r.name}, {"Description", r.description}, {"Result", r.result},

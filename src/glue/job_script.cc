@@ -12,6 +12,7 @@
 #include <set>
 
 #include "absl/strings/cord.h"
+#include "base/ids.h"
 #include "base/strings.h"
 #include "base/time.h"
 #include "io/file.h"
@@ -145,13 +146,6 @@ bool GlobMatch(std::string_view p, std::string_view k) {
   return k.empty();
 }
 
-std::string ShortId() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[17];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return std::string(buf, 8);
-}
-
 // DuckDB's reader for a lake file, by extension.
 std::string ReaderFor(std::string key) {
   for (const char* z : {".gz", ".zst", ".zstd"}) {
@@ -253,7 +247,7 @@ void SqlJob::Log(const std::string& text) {
 }
 
 absl::Status SqlJob::Run(const std::string& script) {
-  schema_ = "job_" + ShortId();
+  schema_ = "job_" + RandomHex(8);
   RETURN_IF_ERROR(con_.Execute(StrCat("ATTACH ':memory:' AS ", SqlQuoteIdent(schema_))));
   RETURN_IF_ERROR(con_.Execute(StrCat("USE ", SqlQuoteIdent(schema_))));
   auto statements = SplitStatements(script);
@@ -720,7 +714,7 @@ absl::Status SqlJob::EvaluateDataQuality(const std::string& sql) {
   std::string bad = StrCat("NOT coalesce((", predicate, "), false)");
   // The failing rows leave the table first, so nothing reaches the quarantine prefix
   // unless they could be removed (a view or catalog table cannot be changed).
-  std::string held = StrCat(SqlQuoteIdent(schema_), ".main.", SqlQuoteIdent("sluice_quarantine_" + ShortId()));
+  std::string held = StrCat(SqlQuoteIdent(schema_), ".main.", SqlQuoteIdent("sluice_quarantine_" + RandomHex(8)));
   RETURN_IF_ERROR(con_.Execute(StrCat("CREATE TABLE ", held, " AS SELECT * FROM ", relation, " WHERE ", bad)));
   auto deleted = con_.Query(StrCat("DELETE FROM ", relation, " WHERE ", bad));
   if (!deleted.ok()) {

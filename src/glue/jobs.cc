@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "base/ids.h"
 #include "base/strings.h"
 #include "base/time.h"
 #include "glue/job_script.h"
@@ -20,19 +21,6 @@ extern char** environ;
 
 namespace sluice {
 namespace {
-
-double Now() { return static_cast<double>(absl::ToUnixMillis(absl::Now())) / 1000.0; }
-
-std::string RunId() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  std::string out = "jr_";
-  for (int i = 0; i < 4; ++i) {
-    char buf[17];
-    snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-    out += buf;
-  }
-  return out;
-}
 
 // Where the run's command comes from (Command.Name + the script's extension).
 enum class ScriptKind { kSql, kPythonShell, kPySpark, kUnsupported };
@@ -209,7 +197,7 @@ absl::Status Jobs::Init() {
     if (state != "STARTING" && state != "RUNNING" && state != "STOPPING" && state != "WAITING") continue;
     run["JobRunState"] = "ERROR";
     run["ErrorMessage"] = "The Sluice server stopped while this run was active; start the job again";
-    run["CompletedOn"] = run["LastModifiedOn"] = Now();
+    run["CompletedOn"] = run["LastModifiedOn"] = EpochSeconds(absl::Now());
     RETURN_IF_ERROR(Persist(run));
   }
   monitor_ = std::thread(&Jobs::Monitor, this);
@@ -240,7 +228,7 @@ absl::Status Jobs::Create(const Json& input) {
   std::string name = input.value("Name", "");
   RETURN_IF_ERROR(ValidateJobName(name));
   RETURN_IF_ERROR(ValidateJobFields(input));
-  Json job = {{"Name", name}, {"CreatedOn", Now()}, {"LastModifiedOn", Now()}};
+  Json job = {{"Name", name}, {"CreatedOn", EpochSeconds(absl::Now())}, {"LastModifiedOn", EpochSeconds(absl::Now())}};
   for (const char* k : kJobFields) {
     if (input.contains(k)) job[k] = input[k];
   }
@@ -272,7 +260,7 @@ absl::Status Jobs::Update(const std::string& name, const Json& update) {
   ASSIGN_OR_RETURN(Json job, catalog_.GetDocument("job", name));
   if (!update.is_object()) return absl::InvalidArgumentError("JobUpdate must be an object");
   // UpdateJob replaces the definition with JobUpdate, as Glue does.
-  Json next = {{"Name", name}, {"CreatedOn", job["CreatedOn"]}, {"LastModifiedOn", Now()}};
+  Json next = {{"Name", name}, {"CreatedOn", job["CreatedOn"]}, {"LastModifiedOn", EpochSeconds(absl::Now())}};
   for (const char* k : kJobFields) {
     if (update.contains(k)) next[k] = update[k];
   }
@@ -337,12 +325,12 @@ absl::StatusOr<std::string> Jobs::StartRun(const std::string& name, const Json& 
     previous = run->id;
     run->id = StrCat(prior.value("Id", ""), "_attempt_", attempt);
   } else {
-    run->id = RunId();
+    run->id = "jr_" + RandomHex(64);
   }
   run->started = absl::Now();
   run->deadline = run->started + absl::Minutes(timeout);
-  run->run = {{"Id", run->id}, {"Attempt", attempt}, {"JobName", name}, {"StartedOn", Now()},
-              {"LastModifiedOn", Now()}, {"JobRunState", "STARTING"}, {"Arguments", args},
+  run->run = {{"Id", run->id}, {"Attempt", attempt}, {"JobName", name}, {"StartedOn", EpochSeconds(absl::Now())},
+              {"LastModifiedOn", EpochSeconds(absl::Now())}, {"JobRunState", "STARTING"}, {"Arguments", args},
               {"PredecessorRuns", Json::array()}, {"ExecutionTime", 0}, {"Timeout", timeout},
               {"LogGroupName", "/aws-glue/jobs"}};
   if (!previous.empty()) run->run["PreviousRunId"] = previous;
@@ -379,7 +367,7 @@ absl::StatusOr<Json> Jobs::GetRun(const std::string& name, const std::string& ru
   RETURN_IF_ERROR(run.status());
   std::string state = run->value("JobRunState", "");
   if (state == "RUNNING" || state == "STARTING" || state == "STOPPING") {
-    (*run)["ExecutionTime"] = static_cast<int64_t>(Now() - run->value("StartedOn", Now()));
+    (*run)["ExecutionTime"] = static_cast<int64_t>(EpochSeconds(absl::Now()) - run->value("StartedOn", EpochSeconds(absl::Now())));
   }
   return run;
 }
@@ -477,7 +465,7 @@ void Jobs::Execute(std::shared_ptr<Active> run) {
   std::string work_dir = StrCat(state_dir_, "/runs/", r.id);
   std::string log_dir = StrCat(state_dir_, "/logs/", r.job, "/", r.id);
   r.run["JobRunState"] = "RUNNING";
-  r.run["LastModifiedOn"] = Now();
+  r.run["LastModifiedOn"] = EpochSeconds(absl::Now());
   (void)Persist(r.run);
 
   absl::Status st = [&]() -> absl::Status {
@@ -540,7 +528,7 @@ void Jobs::Execute(std::shared_ptr<Active> run) {
     }
   }
   r.run["JobRunState"] = state;
-  r.run["CompletedOn"] = r.run["LastModifiedOn"] = Now();
+  r.run["CompletedOn"] = r.run["LastModifiedOn"] = EpochSeconds(absl::Now());
   r.run["ExecutionTime"] = absl::ToInt64Seconds(absl::Now() - r.started);
   (void)Persist(r.run);
 

@@ -19,6 +19,7 @@
 
 #include "absl/strings/cord.h"
 #include "base/status.h"
+#include "base/ids.h"
 #include "base/strings.h"
 
 namespace sluice::states {
@@ -893,24 +894,6 @@ uint64_t SplitMix64(uint64_t* state) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
-}
-
-std::string NewUuid() {
-  uint8_t b[16];
-  for (int i = 0; i < 2; ++i) {
-    uint64_t w = ThreadRng()();
-    for (int j = 0; j < 8; ++j) b[i * 8 + j] = static_cast<uint8_t>(w >> (56 - 8 * j));
-  }
-  b[6] = static_cast<uint8_t>((b[6] & 0x0F) | 0x40);  // version 4
-  b[8] = static_cast<uint8_t>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (uint8_t x : b) {
-    hex.push_back(kDigits[x >> 4]);
-    hex.push_back(kDigits[x & 15]);
-  }
-  return StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-", hex.substr(16, 4), "-",
-                hex.substr(20));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "base/ids.h"
 #include "base/strings.h"
+#include "base/time.h"
 #include "http/json_api.h"
 #include "io/file.h"
 #include "states/interpreter.h"
@@ -28,18 +30,7 @@ absl::Status Missing(const std::string& code, const std::string& m) {
   return ApiError(absl::StatusCode::kNotFound, code, m);
 }
 
-double Seconds(absl::Time t) { return static_cast<double>(absl::ToUnixMillis(t)) / 1000.0; }
 std::string Iso(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
-
-std::string Uuid() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  uint64_t a = rng(), b = rng();
-  char buf[40];
-  snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-           static_cast<unsigned>(a >> 16) & 0xffff, static_cast<unsigned>(a) & 0xfff,
-           (static_cast<unsigned>(b >> 48) & 0x3fff) | 0x8000, static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
 
 absl::Status CheckName(const std::string& name) {
   // AWS refuses whitespace, brackets, wildcards, punctuation that ARNs use, and control characters.
@@ -263,9 +254,9 @@ absl::StatusOr<Json> StepFunctions::CreateStateMachine(const Json& in) {
                     StrCat("State Machine Already Exists: '", MachineArn(name), "'"));
   }
   Json m = {{"stateMachineArn", MachineArn(name)}, {"name", name}, {"status", "ACTIVE"}, {"definition", definition},
-            {"roleArn", in["roleArn"]}, {"type", type}, {"creationDate", Seconds(absl::Now())},
+            {"roleArn", in["roleArn"]}, {"type", type}, {"creationDate", EpochSeconds(absl::Now())},
             {"loggingConfiguration", in.value("loggingConfiguration", Json{{"level", "OFF"}, {"includeExecutionData", false}})},
-            {"revisionId", Uuid()}};
+            {"revisionId", NewUuid()}};
   RETURN_IF_ERROR(Save("machine", name, m));
   return Json{{"stateMachineArn", m["stateMachineArn"]}, {"creationDate", m["creationDate"]}};
 }
@@ -286,8 +277,8 @@ absl::StatusOr<Json> StepFunctions::UpdateStateMachine(const Json& in) {
   for (const char* k : {"roleArn", "loggingConfiguration"}) {
     if (in.contains(k)) m[k] = in[k];
   }
-  m["updateDate"] = Seconds(absl::Now());
-  m["revisionId"] = Uuid();
+  m["updateDate"] = EpochSeconds(absl::Now());
+  m["revisionId"] = NewUuid();
   RETURN_IF_ERROR(Save("machine", m.value("name", ""), m));
   return Json{{"updateDate", m["updateDate"]}, {"revisionId", m["revisionId"]}};
 }
@@ -302,7 +293,7 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
   Json input = Json::parse(input_text, nullptr, false);
   if (input.is_discarded()) return Invalid("InvalidExecutionInput", StrCat("Invalid State Machine Execution Input: '", input_text, "'"));
   if (input_text.size() > 256 * 1024) return Invalid("InvalidExecutionInput", "The input is larger than 256 KB");
-  std::string name = in.value("name", Uuid());
+  std::string name = in.value("name", NewUuid());
   RETURN_IF_ERROR(CheckName(name));
   Json definition = Json::parse(m.value("definition", "{}"), nullptr, false);
   auto e = std::make_shared<Execution>();
@@ -313,11 +304,11 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
   e->definition = definition;
   e->arn = e->durable ? StrCat("arn:aws:states:", options_.region, ":", options_.account, ":execution:", e->machine_name, ":", name)
                       : StrCat("arn:aws:states:", options_.region, ":", options_.account, ":express:", e->machine_name, ":",
-                               name, ":", Uuid());
+                               name, ":", NewUuid());
   absl::Time now = absl::Now();
   if (definition.contains("TimeoutSeconds")) e->deadline = now + absl::Seconds(definition["TimeoutSeconds"].get<double>());
   e->doc = {{"executionArn", e->arn}, {"stateMachineArn", e->machine_arn}, {"name", name}, {"status", "RUNNING"},
-            {"startDate", Seconds(now)}, {"input", input_text}, {"inputDetails", {{"included", true}}}};
+            {"startDate", EpochSeconds(now)}, {"input", input_text}, {"inputDetails", {{"included", true}}}};
   if (in.contains("traceHeader")) e->doc["traceHeader"] = in["traceHeader"];
   if (e->durable) {
     std::lock_guard lock(mu_);
@@ -396,7 +387,7 @@ void StepFunctions::AddEvent(Execution& e, const std::string& type, Json details
     // the lock, so the writer groups the events of all executions into one transaction.
     std::lock_guard lock(e.events_mu);
     id = static_cast<int64_t>(e.events.size()) + 1;
-    event = {{"timestamp", Seconds(absl::Now())}, {"type", type}, {"id", id}, {"previousEventId", id - 1}};
+    event = {{"timestamp", EpochSeconds(absl::Now())}, {"type", type}, {"id", id}, {"previousEventId", id - 1}};
     if (!details.empty()) event[DetailsKey(type)] = std::move(details);
     e.events.push_back(event);
   }
@@ -485,7 +476,7 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
     if (w.contains("Parameters")) {
       ASSIGN_OR_RETURN(w["Parameters"], states::EvaluatePayloadTemplate(w["Parameters"], data, Json::object()));
     }
-    std::string run_id = Uuid();
+    std::string run_id = NewUuid();
     ASSIGN_OR_RETURN(Json details, result_writer_(w, run_id, succeeded, failed));
     return Json{{"MapRunArn", StrCat("arn:aws:states:", options_.region, ":", options_.account, ":mapRun:",
                                      e->machine_name, "/", run_id, ":", run_id)},
@@ -495,7 +486,7 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
                    double heartbeat) {
     return RunTask(*e, resource, params, context, std::min(deadline, e->deadline), heartbeat);
   };
-  hooks.new_token = [] { return Uuid() + Uuid(); };
+  hooks.new_token = [] { return NewUuid() + NewUuid(); };
   Json context = {{"Execution", {{"Id", e->arn}, {"Name", e->name}, {"StartTime", Iso(absl::FromUnixMillis(static_cast<int64_t>(e->doc.value("startDate", 0.0) * 1000)))},
                                  {"Input", Json::parse(e->doc.value("input", "{}"), nullptr, false)},
                                  {"RoleArn", ""}}},
@@ -535,7 +526,7 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
       type = "ExecutionFailed";
       details = {{"error", e->doc["error"]}, {"cause", e->doc["cause"]}};
     }
-    e->doc["stopDate"] = Seconds(now);
+    e->doc["stopDate"] = EpochSeconds(now);
     e->doc.erase("sluice:checkpoint");
   }
   AddEvent(*e, type, details);
@@ -603,7 +594,7 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
   // The token the interpreter put in $$.Task.Token (for callbacks and activities).
   std::string context_token = context.value("Task", Json::object()).value("Token", "");
   if (resource.find(":activity:") != std::string::npos) {
-    std::string token = context_token.empty() ? Uuid() : context_token;
+    std::string token = context_token.empty() ? NewUuid() : context_token;
     {
       std::lock_guard lock(mu_);
       tokens_[token].last_heartbeat = absl::Now();
@@ -633,7 +624,7 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
   std::string token;
   Json params = parameters;
   if (mode == "waitForTaskToken") {
-    token = context_token.empty() ? Uuid() : context_token;
+    token = context_token.empty() ? NewUuid() : context_token;
     std::lock_guard lock(mu_);
     tokens_[token].last_heartbeat = absl::Now();
   }
@@ -751,7 +742,7 @@ absl::StatusOr<Json> StepFunctions::Activity(const std::string& action, const Js
     RETURN_IF_ERROR(CheckName(name));
     auto existing = Load("activity", name);
     if (existing.ok()) return Json{{"activityArn", (*existing)["activityArn"]}, {"creationDate", (*existing)["creationDate"]}};
-    Json a = {{"activityArn", arn_of(name)}, {"name", name}, {"creationDate", Seconds(absl::Now())}};
+    Json a = {{"activityArn", arn_of(name)}, {"name", name}, {"creationDate", EpochSeconds(absl::Now())}};
     RETURN_IF_ERROR(Save("activity", name, a));
     return Json{{"activityArn", a["activityArn"]}, {"creationDate", a["creationDate"]}};
   }
@@ -867,7 +858,7 @@ absl::StatusOr<Json> StepFunctions::StopExecution(const Json& in) {
   }
   if (!e) {
     RETURN_IF_ERROR(DescribeExecution(in).status());
-    return Json{{"stopDate", Seconds(absl::Now())}};  // already finished: nothing to stop
+    return Json{{"stopDate", EpochSeconds(absl::Now())}};  // already finished: nothing to stop
   }
   {
     std::lock_guard lock(mu_);
@@ -879,7 +870,7 @@ absl::StatusOr<Json> StepFunctions::StopExecution(const Json& in) {
   // Wait (briefly) for the execution to record its end, so Describe right after says ABORTED.
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, std::chrono::seconds(5), [&] { return !running_.contains(arn); });
-  return Json{{"stopDate", Seconds(absl::Now())}};
+  return Json{{"stopDate", EpochSeconds(absl::Now())}};
 }
 
 ServiceRoute MakeStatesService(StepFunctions& sfn) {
