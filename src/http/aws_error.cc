@@ -41,6 +41,11 @@ HttpResponse RenderError(AwsProtocol protocol, const AwsError& error, const std:
       r.SetHeader("Content-Type", "application/x-amz-json-1.1");
       r.SetHeader("x-amzn-RequestId", request_id);
       r.SetHeader("x-amzn-ErrorType", error.code);
+      // Services on the JSON protocol that replaced a query one (SQS) also name the old
+      // error code, for clients that still expect it.
+      for (const auto& [k, v] : error.fields) {
+        if (k == "x-amzn-query-error") r.SetHeader(k, v);
+      }
       nlohmann::json j = {{"__type", error.code}, {"message", error.message}};
       r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       break;
