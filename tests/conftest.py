@@ -122,6 +122,17 @@ def athena(server):
     return make_client("athena", server.endpoint)
 
 
+@pytest.fixture(scope="session")
+def sqs(server):
+    """boto3 SQS (Debian's botocore speaks the query protocol for SQS)."""
+    return make_client("sqs", server.endpoint)
+
+
+@pytest.fixture(scope="session")
+def sns(server):
+    return make_client("sns", server.endpoint)
+
+
 @pytest.fixture
 def bucket(s3, request):
     """A fresh, uniquely named bucket, emptied and removed afterwards."""

@@ -61,6 +61,7 @@ class SluiceServer:
         self.host = host
         self.name = name
         self.port = None
+        self.pg_port = None  # the warehouse's PostgreSQL wire protocol
         self.proc = None
         self._log = None
         self.starts = 0
@@ -98,13 +99,14 @@ class SluiceServer:
         last_error = None
         for _attempt in range(3):  # a picked free port can be taken by someone else
             self.port = port or free_port(self.host)
+            self.pg_port = free_port(self.host)
             mark = self.log_size()
             self._log = open(self.log_path, "ab")
             self._log.write(f"--- start #{self.starts + 1} on port {self.port}\n".encode())
             self._log.flush()
             self.proc = subprocess.Popen(
                 [self.binary, "server", "--data-dir", str(self.data_dir),
-                 "--host", self.host, "--port", str(self.port)],
+                 "--host", self.host, "--port", str(self.port), "--pg-port", str(self.pg_port)],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
                 start_new_session=True)
             self.starts += 1

@@ -279,8 +279,8 @@ absl::Status Engine::ListFiles(const std::string& location, const FileFilter& fi
   }
 }
 
-absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* bytes) {
-  ASSIGN_OR_RETURN(std::string scan, TableScan(table, nullptr, bytes));
+absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* bytes, ScanSource* source) {
+  ASSIGN_OR_RETURN(std::string scan, TableScan(table, nullptr, bytes, source));
   std::string db = table.value("DatabaseName", "");
   std::string sql = StrCat("CREATE OR REPLACE VIEW awsdatacatalog.", QuoteIdent(db), ".",
                            QuoteIdent(table.value("Name", "")), " AS ", scan);
@@ -290,6 +290,11 @@ absl::Status Engine::DefineView(const Json& table, Connection& con, uint64_t* by
 }
 
 absl::StatusOr<std::string> Engine::TableScan(const Json& table, const FileFilter& filter, uint64_t* bytes) {
+  return TableScan(table, filter, bytes, nullptr);
+}
+
+absl::StatusOr<std::string> Engine::TableScan(const Json& table, const FileFilter& filter, uint64_t* bytes,
+                                              ScanSource* source) {
   std::string db = table.value("DatabaseName", "");
   std::string name = table.value("Name", "");
   const Json& sd = table.value("StorageDescriptor", Json::object());
@@ -348,12 +353,18 @@ absl::StatusOr<std::string> Engine::TableScan(const Json& table, const FileFilte
     if (loc != expect) hive_layout = false;
   }
   std::vector<std::string> hive_files;
+  ScanSource described;
+  described.database = db;
+  described.function = format == Format::kParquet ? "READ_PARQUET" : format == Format::kJson ? "READ_JSON_OBJECTS" : "READ_CSV";
+  described.keys = keys;
+  for (const auto& [c, t] : cols) described.columns.push_back(c);
 
   std::vector<std::string> branches;
   for (const auto& [location, values] : scans) {
     std::vector<LakeFile> files;
     RETURN_IF_ERROR(ListFiles(location, filter, &files, &hive_layout));
     if (files.empty()) continue;
+    if (source) described.parts.push_back({values, files});
     std::vector<std::string> list;
     for (const auto& f : files) {
       list.push_back(SqlQuote(f.path));
@@ -417,7 +428,9 @@ absl::StatusOr<std::string> Engine::TableScan(const Json& table, const FileFilte
     }
     branches = {StrCat("SELECT ", Join(select, ", "), " FROM read_parquet([", Join(hive_files, ", "),
                        "], hive_partitioning=true, union_by_name=true, hive_types={", Join(types, ", "), "})")};
+    described.hive = true;
   }
+  if (source) *source = std::move(described);
   if (branches.empty()) {
     std::vector<std::string> select;
     for (const auto& [c, t] : cols) select.push_back(StrCat("CAST(NULL AS ", t, ") AS ", QuoteIdent(c)));
@@ -439,10 +452,15 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
       return absl::InvalidArgumentError(StrCat("FUNCTION_NOT_FOUND: Function '", w, "' not registered"));
     }
   }
-  RETURN_IF_ERROR(PrepareViews(sql, db, con, &out.data_scanned_bytes));
-  auto result = con.Query(TranslateFormats(sql));
+  std::vector<ScanSource> sources;
+  uint64_t listed_bytes = 0;
+  RETURN_IF_ERROR(PrepareViews(sql, db, con, &listed_bytes, &sources));
+  // DuckDB's profile tells which files the query read; a query of no lake table needs none.
+  std::vector<OperatorProfile> operators;
+  auto result = listed_bytes == 0 ? con.Query(TranslateFormats(sql)) : con.QueryProfiled(TranslateFormats(sql), &operators);
   if (!result.ok()) return AthenaError(result.status(), db);
   out.result = std::move(*result);
+  if (listed_bytes > 0) out.data_scanned_bytes = ScannedBytes(sources, operators, db, con);
   // Athena names unaliased expressions _col0, _col1, ... by position.
   for (size_t i = 0; i < out.result.columns.size(); ++i) {
     const std::string& c = out.result.columns[i];
@@ -465,7 +483,8 @@ absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const s
   return out;
 }
 
-absl::Status Engine::PrepareViews(const std::string& sql, const std::string& database, Connection& con, uint64_t* bytes) {
+absl::Status Engine::PrepareViews(const std::string& sql, const std::string& database, Connection& con, uint64_t* bytes,
+                                  std::vector<ScanSource>* sources) {
   // Define the views of every catalog table the query may name: any identifier that is
   // a table of a catalog database.
   std::set<std::string> words;
@@ -497,7 +516,11 @@ absl::Status Engine::PrepareViews(const std::string& sql, const std::string& dat
     std::lock_guard lock(view_mu_);
     RETURN_IF_ERROR(con.Execute(StrCat("CREATE SCHEMA IF NOT EXISTS awsdatacatalog.", QuoteIdent(d.value("Name", "")))));
   }
-  for (const auto& t : tables) RETURN_IF_ERROR(DefineView(t, con, bytes));
+  for (const auto& t : tables) {
+    ScanSource source;
+    RETURN_IF_ERROR(DefineView(t, con, bytes, sources ? &source : nullptr));
+    if (sources) sources->push_back(std::move(source));
+  }
   // Views may name each other: define them in passes until none is left or none succeeds.
   while (!views.empty()) {
     std::vector<Json> failed;

@@ -34,6 +34,33 @@ struct LakeFile {
   uint64_t size = 0;
 };
 
+// What one catalog table's scan reads, kept while a query runs so that DataScannedInBytes
+// counts the files DuckDB read rather than every file of the table (see ScannedBytes).
+struct ScanSource {
+  std::string database;  // the table's Glue database
+  std::string function;  // DuckDB's scan operator: READ_PARQUET, READ_CSV or READ_JSON_OBJECTS
+  // One read_parquet over every file with hive partitioning (DuckDB prunes the files and
+  // reports the filter it used); otherwise a UNION ALL branch per part.
+  bool hive = false;
+  std::vector<std::pair<std::string, std::string>> keys;  // partition column, DuckDB type
+  std::vector<std::string> columns;                       // data columns, lower case
+  struct Part {
+    std::vector<std::string> values;  // partition values, in the order of keys
+    std::vector<LakeFile> files;
+  };
+  std::vector<Part> parts;  // the partitions (or the table's location) with files
+  uint64_t Bytes() const;
+};
+
+// The bytes the table scans among `operators` (the profile of a query) read from `sources`
+// (the tables whose views the query could read). Partitions a hive read_parquet skipped are
+// not counted: its "File Filters" are evaluated on `con` over the partition values. A scan
+// that fits several tables goes to one not read yet, then to one of `database` (where
+// unqualified names resolve), then to the largest: never fewer bytes than read. Without a
+// profile, every file of every source counts.
+uint64_t ScannedBytes(const std::vector<ScanSource>& sources, const std::vector<OperatorProfile>& operators,
+                      const std::string& database, Connection& con);
+
 // Decides whether a table scan reads one committed object (bucket, object); job
 // bookmarks use it to read only new files.
 using FileFilter = std::function<bool(const std::string& bucket, const ObjectMeta& object)>;
@@ -53,18 +80,23 @@ class Engine {
   // the lake: its columns and partition keys, typed as the catalog says. Only objects
   // `filter` accepts are read (all when it is empty); their bytes are added to *bytes.
   absl::StatusOr<std::string> TableScan(const Json& table, const FileFilter& filter, uint64_t* bytes);
+  // The same, also describing in *source (when not null) the files each part reads.
+  absl::StatusOr<std::string> TableScan(const Json& table, const FileFilter& filter, uint64_t* bytes,
+                                        ScanSource* source);
   // Files DuckDB may write before they go to the lake must be under this folder.
   const std::string& scratch_dir() const { return scratch_dir_; }
 
  private:
   absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
-  // Defines the views `sql` may read and makes `database` current; adds scanned bytes to *bytes.
-  absl::Status PrepareViews(const std::string& sql, const std::string& database, Connection& con, uint64_t* bytes);
+  // Defines the views `sql` may read and makes `database` current; adds the bytes of every
+  // file they read to *bytes, and describes each table's files in *sources when not null.
+  absl::Status PrepareViews(const std::string& sql, const std::string& database, Connection& con, uint64_t* bytes,
+                            std::vector<ScanSource>* sources = nullptr);
   absl::StatusOr<StatementOutput> RunWrite(const struct WriteQuery& w, bool create, const std::string& database,
                                            Connection& con);
   // Creates or replaces the view for `table` (a Glue Table document); adds the bytes it
   // would scan to *bytes.
-  absl::Status DefineView(const Json& table, Connection& con, uint64_t* bytes);
+  absl::Status DefineView(const Json& table, Connection& con, uint64_t* bytes, ScanSource* source);
   absl::Status ListFiles(const std::string& location, const FileFilter& filter, std::vector<LakeFile>* files,
                          bool* keys_are_paths);
   absl::Status MsckRepair(const std::string& db, const Json& table, StatementOutput* out);

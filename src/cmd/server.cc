@@ -16,6 +16,8 @@ int RunServer(int argc, char** argv) {
   app.add_option("--data-dir", o.data_dir, "where all state lives")->capture_default_str();
   app.add_option("--host", o.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o.port, "HTTP port for the AWS APIs")->capture_default_str();
+  app.add_option("--pg-port", o.pg_port, "PostgreSQL wire protocol port of the warehouse (Redshift's)")
+      ->capture_default_str();
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   try {
@@ -39,8 +41,8 @@ int RunServer(int argc, char** argv) {
     std::fprintf(stderr, "sluice: cannot start: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  spdlog::info("sluice {} listening on http://{}:{} (data in {})", kSluiceVersion, o.host, (*server)->port(),
-               o.data_dir);
+  spdlog::info("sluice {} listening on http://{}:{} and postgres://{}:{} (data in {})", kSluiceVersion, o.host,
+               (*server)->port(), o.host, (*server)->pg_port(), o.data_dir);
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, stopping: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -6,6 +6,7 @@
 #include "absl/strings/cord.h"
 #include "base/ids.h"
 #include "base/strings.h"
+#include "spdlog/spdlog.h"
 #include "base/time.h"
 #include "base/time.h"
 #include "events/transform.h"
@@ -804,7 +805,27 @@ void EventBridge::Deliver(Delivery& d, absl::Time now) {
   if (d.attempt < max_attempts && now + backoff - d.first <= absl::Seconds(max_age)) {
     ++d.attempt;
     d.due = now + backoff;
+    return;
   }
+  // Out of retries: the event goes to the target's dead-letter queue, as AWS sends it (the
+  // event itself; why it failed in the message attributes), or is dropped.
+  std::string dlq = d.target.value("DeadLetterConfig", Json::object()).value("Arn", "");
+  auto sqs = invokers_.find("sqs");
+  if (!dlq.empty() && sqs != invokers_.end()) {
+    Json attributes = {
+        {"RULE_ARN", {{"DataType", "String"}, {"StringValue", d.rule_arn}}},
+        {"TARGET_ARN", {{"DataType", "String"}, {"StringValue", d.target.value("Arn", "")}}},
+        {"ERROR_CODE", {{"DataType", "String"}, {"StringValue", absl::IsUnavailable(st) ? "SDK_CLIENT_ERROR" : "NO_PERMISSIONS"}}},
+        {"ERROR_MESSAGE", {{"DataType", "String"}, {"StringValue", std::string(st.message())}}}};
+    Json dead = {{"Arn", dlq}, {"MessageAttributes", attributes}};
+    if (auto dst = sqs->second(dead, d.event_text.empty() ? d.event.dump() : d.event_text); !dst.ok()) {
+      spdlog::warn("events: rule {} target {}: dead-letter queue {} refused the event: {}", d.rule_name,
+                   d.target.value("Id", ""), dlq, std::string(dst.message()));
+    }
+    return;
+  }
+  spdlog::warn("events: rule {} target {}: event {} dropped after {} attempts: {}", d.rule_name,
+               d.target.value("Id", ""), d.event.value("id", ""), d.attempt + 1, std::string(st.message()));
 }
 
 absl::Status EventBridge::Invoke(const Json& target, const std::string& input) {

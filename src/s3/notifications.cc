@@ -3,12 +3,17 @@
 #include <atomic>
 
 #include "absl/time/clock.h"
+#include "base/ids.h"
 #include "base/strings.h"
+#include "http/aws_error.h"
+#include "http/message.h"
 #include "pugixml.hpp"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 namespace {
 
+constexpr const char kNamespace[] = "http://s3.amazonaws.com/doc/2006-03-01/";
 constexpr const char kEmpty[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></NotificationConfiguration>";
@@ -22,50 +27,181 @@ std::string Sequencer() {
   return buf;
 }
 
+absl::Status Malformed(std::string_view why) {
+  return S3Error(absl::StatusCode::kInvalidArgument, "MalformedXML",
+                 StrCat("The XML you provided was not well-formed or did not validate against our published schema",
+                        why.empty() ? "" : ": ", why));
+}
+
+// The event types S3 accepts in a queue/topic/Lambda configuration.
+bool KnownEvent(const std::string& e) {
+  static const char* kEvents[] = {
+      "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
+      "s3:ObjectCreated:CompleteMultipartUpload", "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete",
+      "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectTagging:*", "s3:ObjectTagging:Put",
+      "s3:ObjectTagging:Delete", "s3:ObjectRestore:*", "s3:ObjectRestore:Post", "s3:ObjectRestore:Completed",
+      "s3:ObjectRestore:Delete", "s3:ReducedRedundancyLostObject", "s3:Replication:*",
+      "s3:LifecycleExpiration:*", "s3:LifecycleExpiration:Delete", "s3:LifecycleExpiration:DeleteMarkerCreated",
+      "s3:LifecycleTransition", "s3:IntelligentTiering", "s3:ObjectAcl:Put"};
+  for (const char* k : kEvents) {
+    if (e == k) return true;
+  }
+  return false;
+}
+
+// "ObjectCreated:Put" for a change, as the record's eventName says.
+std::string EventName(const ObjectChange& c) {
+  switch (c.kind) {
+    case ObjectChange::Kind::kCreated:
+      if (c.reason == "CopyObject") return "ObjectCreated:Copy";
+      if (c.reason == "CompleteMultipartUpload") return "ObjectCreated:CompleteMultipartUpload";
+      if (c.reason == "PostObject") return "ObjectCreated:Post";
+      return "ObjectCreated:Put";
+    case ObjectChange::Kind::kRemoved:
+      return "ObjectRemoved:Delete";
+    case ObjectChange::Kind::kTagsAdded:
+      return "ObjectTagging:Put";
+  }
+  return "";
+}
+
+bool Matches(const std::vector<std::string>& events, const std::string& name) {
+  std::string full = "s3:" + name;
+  std::string family = full.substr(0, full.rfind(':')) + ":*";
+  for (const auto& e : events) {
+    if (e == full || e == family) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Notifications::Notifications(ObjectStore& store, std::string region) : store_(store), region_(std::move(region)) {
   store_.SetListener([this](const ObjectChange& c) { OnChange(c); });
 }
 
-absl::Status Notifications::Put(const std::string& bucket, const std::string& xml) {
+absl::StatusOr<Notifications::BucketConfig> Notifications::Parse(const std::string& xml, std::string* normalized) {
   pugi::xml_document doc;
   pugi::xml_node root;
   if (!doc.load_buffer(xml.data(), xml.size()) || !(root = doc.child("NotificationConfiguration"))) {
-    return S3Error(absl::StatusCode::kInvalidArgument, "MalformedXML",
-                   "The XML you provided was not well-formed or did not validate against our published schema");
+    return Malformed("");
   }
-  bool eventbridge = false;
-  std::vector<std::string> unsupported;
+  BucketConfig config;
+  std::string out = StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<NotificationConfiguration xmlns=\"",
+                           kNamespace, "\">");
   for (pugi::xml_node n : root.children()) {
+    if (n.type() != pugi::node_element) continue;
     std::string name = n.name();
     if (name == "EventBridgeConfiguration") {
-      eventbridge = true;
-    } else if (name == "QueueConfiguration" || name == "TopicConfiguration" || name == "CloudFunctionConfiguration" ||
-               name == "LambdaFunctionConfiguration") {
-      std::string arn = n.child_value("Queue");
-      if (arn.empty()) arn = n.child_value("Topic");
-      if (arn.empty()) arn = n.child_value("CloudFunction");
-      unsupported.push_back(arn.empty() ? name : arn);
-    } else if (n.type() == pugi::node_element) {
-      return S3Error(absl::StatusCode::kInvalidArgument, "MalformedXML",
-                     StrCat("Unknown element ", name, " in NotificationConfiguration"));
+      config.eventbridge = true;
+      continue;
+    }
+    bool queue = name == "QueueConfiguration", topic = name == "TopicConfiguration";
+    bool lambda = name == "CloudFunctionConfiguration" || name == "LambdaFunctionConfiguration";
+    if (!queue && !topic && !lambda) return Malformed(StrCat("unknown element ", name));
+    Destination d;
+    d.topic = topic;
+    d.id = n.child_value("Id");
+    if (d.id.empty()) d.id = RandomHex(16);
+    d.arn = n.child_value(queue ? "Queue" : topic ? "Topic" : (n.child("CloudFunction") ? "CloudFunction" : "LambdaFunctionArn"));
+    if (d.arn.empty()) return Malformed(StrCat(name, " has no destination ARN"));
+    if (lambda) {
+      return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                     StrCat("Unable to validate the following destination configurations: ", d.arn,
+                            " (Sluice has no Lambda service yet; use a queue, a topic or EventBridge)"));
+    }
+    for (pugi::xml_node e : n.children("Event")) {
+      std::string ev = e.child_value();
+      if (!KnownEvent(ev)) {
+        return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                       StrCat("The event is not supported for notifications: ", ev));
+      }
+      d.events.push_back(ev);
+    }
+    if (d.events.empty()) return Malformed(StrCat(name, " names no Event"));
+    for (pugi::xml_node rule : n.child("Filter").child("S3Key").children("FilterRule")) {
+      std::string rule_name = AsciiLower(rule.child_value("Name"));
+      std::string value = rule.child_value("Value");
+      std::string* slot = rule_name == "prefix" ? &d.prefix : rule_name == "suffix" ? &d.suffix : nullptr;
+      if (!slot) {
+        return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                       StrCat("filter rule name must be either prefix or suffix"));
+      }
+      if (!slot->empty()) {
+        return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                       StrCat("Cannot specify more than one ", rule_name, " rule in a filter."));
+      }
+      *slot = value;
+    }
+    // Two configurations may not share an event type for keys both can match.
+    for (const auto& other : config.destinations) {
+      bool prefixes_overlap = d.prefix.starts_with(other.prefix) || other.prefix.starts_with(d.prefix);
+      bool suffixes_overlap = d.suffix.ends_with(other.suffix) || other.suffix.ends_with(d.suffix);
+      bool events_overlap = false;
+      for (const auto& a : d.events) {
+        for (const auto& b : other.events) {
+          std::string fa = a.substr(0, a.rfind(':')), fb = b.substr(0, b.rfind(':'));
+          if (a == b || (fa == fb && (a.ends_with(":*") || b.ends_with(":*")))) events_overlap = true;
+        }
+      }
+      if (prefixes_overlap && suffixes_overlap && events_overlap) {
+        return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                       "Configurations overlap. Configurations on the same bucket cannot share a common event type.");
+      }
+    }
+    StrAppend(&out, "<", name, "><Id>", XmlEscape(d.id), "</Id><", queue ? "Queue" : "Topic", ">", XmlEscape(d.arn),
+              "</", queue ? "Queue" : "Topic", ">");
+    for (const auto& e : d.events) StrAppend(&out, "<Event>", XmlEscape(e), "</Event>");
+    if (!d.prefix.empty() || !d.suffix.empty()) {
+      StrAppend(&out, "<Filter><S3Key>");
+      if (!d.prefix.empty()) StrAppend(&out, "<FilterRule><Name>Prefix</Name><Value>", XmlEscape(d.prefix), "</Value></FilterRule>");
+      if (!d.suffix.empty()) StrAppend(&out, "<FilterRule><Name>Suffix</Name><Value>", XmlEscape(d.suffix), "</Value></FilterRule>");
+      StrAppend(&out, "</S3Key></Filter>");
+    }
+    StrAppend(&out, "</", name, ">");
+    config.destinations.push_back(std::move(d));
+  }
+  if (config.eventbridge) StrAppend(&out, "<EventBridgeConfiguration></EventBridgeConfiguration>");
+  StrAppend(&out, "</NotificationConfiguration>");
+  *normalized = config.eventbridge || !config.destinations.empty() ? out : "";
+  return config;
+}
+
+absl::Status Notifications::Put(const std::string& bucket, const std::string& xml) {
+  std::string stored;
+  ASSIGN_OR_RETURN(BucketConfig config, Parse(xml, &stored));
+  // S3 validates every destination (it must exist and accept S3's messages) before saving.
+  std::vector<std::string> unreachable;
+  for (const auto& d : config.destinations) {
+    const MessageSink& sink = d.topic ? topics_ : queues_;
+    if (!sink.exists || !sink.exists(d.arn)) unreachable.push_back(d.arn);
+  }
+  if (!unreachable.empty()) {
+    return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
+                   StrCat("Unable to validate the following destination configurations: ", Join(unreachable, ", ")));
+  }
+  std::shared_ptr<const BucketConfig> previous = ConfigOf(bucket);
+  RETURN_IF_ERROR(store_.SetBucketConfig(bucket, "notification", stored));
+  {
+    std::unique_lock lock(mu_);
+    configs_[bucket] = std::make_shared<const BucketConfig>(config);
+  }
+  // S3 sends a test event to each destination it was not sending to before.
+  for (const auto& d : config.destinations) {
+    bool known = false;
+    for (const auto& p : previous->destinations) known = known || p.arn == d.arn;
+    if (known) continue;
+    nlohmann::json test = {{"Service", "Amazon S3"},
+                           {"Event", "s3:TestEvent"},
+                           {"Time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())},
+                           {"Bucket", bucket},
+                           {"RequestId", Sequencer()},
+                           {"HostId", RandomHex(32)}};
+    const MessageSink& sink = d.topic ? topics_ : queues_;
+    if (auto st = sink.send(d.arn, test.dump()); !st.ok()) {
+      spdlog::warn("s3 notification: test event to {} failed: {}", d.arn, std::string(st.message()));
     }
   }
-  if (!unsupported.empty()) {
-    // What S3 says when it cannot reach a destination; Sluice has no SQS, SNS or Lambda yet.
-    return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
-                   StrCat("Unable to validate the following destination configurations: ", Join(unsupported, ", "),
-                          " (Sluice delivers bucket notifications to EventBridge only, until its SQS, SNS and Lambda "
-                          "services exist)"));
-  }
-  std::string stored = eventbridge ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                                     "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                                     "<EventBridgeConfiguration></EventBridgeConfiguration></NotificationConfiguration>"
-                                   : "";
-  RETURN_IF_ERROR(store_.SetBucketConfig(bucket, "notification", stored));
-  std::unique_lock lock(mu_);
-  enabled_[bucket] = eventbridge;
   return absl::OkStatus();
 }
 
@@ -76,24 +212,74 @@ absl::StatusOr<std::string> Notifications::Get(const std::string& bucket) {
 
 void Notifications::Forget(const std::string& bucket) {
   std::unique_lock lock(mu_);
-  enabled_.erase(bucket);
+  configs_.erase(bucket);
 }
 
-bool Notifications::EventBridgeEnabled(const std::string& bucket) {
+std::shared_ptr<const Notifications::BucketConfig> Notifications::ConfigOf(const std::string& bucket) {
   {
     std::shared_lock lock(mu_);
-    auto it = enabled_.find(bucket);
-    if (it != enabled_.end()) return it->second;
+    auto it = configs_.find(bucket);
+    if (it != configs_.end()) return it->second;
   }
+  auto config = std::make_shared<BucketConfig>();
   auto xml = store_.GetBucketConfig(bucket, "notification");
-  bool on = xml.ok() && xml->find("EventBridgeConfiguration") != std::string::npos;
+  std::string ignored;
+  if (xml.ok() && !xml->empty()) {
+    if (auto parsed = Parse(*xml, &ignored); parsed.ok()) {
+      *config = std::move(*parsed);
+    } else if (xml->find("EventBridgeConfiguration") != std::string::npos) {
+      config->eventbridge = true;
+    }
+  }
   std::unique_lock lock(mu_);
-  enabled_[bucket] = on;
-  return on;
+  return configs_.emplace(bucket, std::move(config)).first->second;
 }
 
 void Notifications::OnChange(const ObjectChange& c) {
-  if (!eventbridge_ || !EventBridgeEnabled(c.bucket)) return;
+  std::shared_ptr<const BucketConfig> config = ConfigOf(c.bucket);
+  if (config->eventbridge && eventbridge_) SendEventBridge(c);
+  if (config->destinations.empty()) return;
+  std::string name = EventName(c);
+  std::string sequencer = Sequencer();
+  std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  for (const auto& d : config->destinations) {
+    if (!Matches(d.events, name) || !c.key.starts_with(d.prefix) || !c.key.ends_with(d.suffix)) continue;
+    // S3 form-encodes keys in records: spaces become '+'.
+    std::string key = UriEncode(c.key, true);
+    size_t pos = 0;
+    while ((pos = key.find("%20", pos)) != std::string::npos) key.replace(pos, 3, "+");
+    nlohmann::json object = {{"key", key}, {"sequencer", sequencer}};
+    if (c.kind != ObjectChange::Kind::kRemoved) {
+      object["eTag"] = c.etag;
+      if (c.kind == ObjectChange::Kind::kCreated) object["size"] = c.size;
+    }
+    nlohmann::json record = {
+        {"eventVersion", "2.1"},
+        {"eventSource", "aws:s3"},
+        {"awsRegion", region_},
+        {"eventTime", time},
+        {"eventName", name},
+        {"userIdentity", {{"principalId", "AWS:000000000000"}}},
+        {"requestParameters", {{"sourceIPAddress", c.source_ip.empty() ? "127.0.0.1" : c.source_ip}}},
+        {"responseElements",
+         {{"x-amz-request-id", c.request_id.empty() ? sequencer : c.request_id}, {"x-amz-id-2", RandomHex(32)}}},
+        {"s3",
+         {{"s3SchemaVersion", "1.0"},
+          {"configurationId", d.id},
+          {"bucket",
+           {{"name", c.bucket}, {"ownerIdentity", {{"principalId", "000000000000"}}}, {"arn", "arn:aws:s3:::" + c.bucket}}},
+          {"object", object}}}};
+    std::string message = nlohmann::json{{"Records", {record}}}.dump();
+    const MessageSink& sink = d.topic ? topics_ : queues_;
+    if (!sink.send) continue;
+    if (auto st = sink.send(d.arn, message); !st.ok()) {
+      spdlog::warn("s3 notification: {} of s3://{}/{} to {} failed: {}", name, c.bucket, c.key, d.arn,
+                   std::string(st.message()));
+    }
+  }
+}
+
+void Notifications::SendEventBridge(const ObjectChange& c) {
   nlohmann::json object = {{"key", c.key}, {"sequencer", Sequencer()}};
   std::string type;
   nlohmann::json detail = {{"version", "0"}, {"bucket", {{"name", c.bucket}}}};

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <vector>
 #include <shared_mutex>
 #include <string>
 
@@ -11,12 +13,19 @@
 // S3 event notifications: each bucket's NotificationConfiguration (kept in the bucket's
 // configuration as XML) and the events object changes send. With EventBridgeConfiguration,
 // every change goes to the default event bus as "Object Created", "Object Deleted" or
-// "Object Tags Added" with AWS's detail shape. Queue, topic and Lambda destinations are
-// refused until those services exist. Thread-safe.
+// "Object Tags Added" with AWS's detail shape. Queue and topic configurations send S3's
+// event message ({"Records": [...]}, eventVersion 2.1) for the event types and key
+// prefix/suffix filters they name, and an s3:TestEvent when they are configured. Lambda
+// destinations are refused until that service exists. Thread-safe.
 namespace sluice {
 
 // Delivers an event (source, detail-type, resources, detail) to an EventBridge bus.
 using EventSink = std::function<void(const std::string& bus, nlohmann::json event)>;
+// Sends S3's message to a queue or topic ARN; `exists` says whether a destination does.
+struct MessageSink {
+  std::function<absl::Status(const std::string& arn, const std::string& message)> send;
+  std::function<bool(const std::string& arn)> exists;
+};
 
 class Notifications {
  public:
@@ -24,6 +33,8 @@ class Notifications {
   Notifications(ObjectStore& store, std::string region);
   // REQUIRES: before requests are served.
   void SetEventBridge(EventSink sink) { eventbridge_ = std::move(sink); }
+  void SetQueues(MessageSink sink) { queues_ = std::move(sink); }
+  void SetTopics(MessageSink sink) { topics_ = std::move(sink); }
 
   // PutBucketNotificationConfiguration: InvalidArgument (with the S3 error code in the
   // status) for XML S3 would refuse.
@@ -34,14 +45,29 @@ class Notifications {
   void Forget(const std::string& bucket);
 
  private:
+  // One QueueConfiguration or TopicConfiguration.
+  struct Destination {
+    std::string id;
+    bool topic = false;
+    std::string arn;
+    std::vector<std::string> events;  // "s3:ObjectCreated:*", "s3:ObjectRemoved:Delete", ...
+    std::string prefix, suffix;
+  };
+  struct BucketConfig {
+    bool eventbridge = false;
+    std::vector<Destination> destinations;
+  };
   void OnChange(const ObjectChange& change);
-  bool EventBridgeEnabled(const std::string& bucket);
+  std::shared_ptr<const BucketConfig> ConfigOf(const std::string& bucket);
+  static absl::StatusOr<BucketConfig> Parse(const std::string& xml, std::string* normalized);
+  void SendEventBridge(const ObjectChange& c);
 
   ObjectStore& store_;
   std::string region_;
   EventSink eventbridge_;
+  MessageSink queues_, topics_;
   std::shared_mutex mu_;
-  std::map<std::string, bool> enabled_;  // bucket -> EventBridgeConfiguration present (cache)
+  std::map<std::string, std::shared_ptr<const BucketConfig>> configs_;  // cache of the stored XML, parsed
 };
 
 }  // namespace sluice

@@ -11,7 +11,8 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
   auto text = ReadFile(path);
   if (absl::IsNotFound(text.status())) {
     nlohmann::json j = {{"access_keys", {{{"access_key_id", "test"}, {"secret_access_key", "test"}}}},
-                        {"region", "us-east-1"}};
+                        {"region", "us-east-1"},
+                        {"redshift", {{"users", {{{"user", "test"}, {"password", "test"}}}}}}};
     RETURN_IF_ERROR(WriteFileAtomically(path, j.dump(2) + "\n"));
     text = ReadFile(path);
   }
@@ -29,6 +30,18 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
   if (j.contains("glue") && j["glue"].is_object()) {
     c.glue_python = j["glue"].value("python", c.glue_python);
     c.glue_spark_submit = j["glue"].value("spark_submit", "");
+  }
+  if (j.contains("redshift") && j["redshift"].is_object() && j["redshift"].contains("users")) {
+    if (!j["redshift"]["users"].is_array()) return absl::InvalidArgumentError(StrCat(path, ": redshift.users must be a list"));
+    for (const auto& u : j["redshift"]["users"]) {
+      if (!u.is_object() || !u.contains("user") || !u.contains("password") || !u["user"].is_string() ||
+          !u["password"].is_string()) {
+        return absl::InvalidArgumentError(StrCat(path, ": each redshift user needs string fields user and password"));
+      }
+      c.warehouse_users[u["user"].get<std::string>()] = u["password"].get<std::string>();
+    }
+  } else {
+    c.warehouse_users["test"] = "test";  // like the default access key
   }
   if (j.contains("access_keys")) {
     if (!j["access_keys"].is_array()) {

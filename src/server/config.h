@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "base/status.h"
@@ -9,7 +10,8 @@
 // defaults on first start, so a user can see and edit them:
 //   {"access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
 //    "region": "us-east-1", "duckdb": {"memory_limit": "4GB", "threads": 2},
-//    "glue": {"python": "python3", "spark_submit": "/opt/spark/bin/spark-submit"}}
+//    "glue": {"python": "python3", "spark_submit": "/opt/spark/bin/spark-submit"},
+//    "redshift": {"users": [{"user": "test", "password": "test"}]}}
 namespace sluice {
 
 struct Config {
@@ -19,6 +21,7 @@ struct Config {
   int duckdb_threads = 0;           // 0 = all cores
   std::string glue_python = "python3";  // runs Python shell jobs
   std::string glue_spark_submit;        // runs PySpark jobs; "" = not available
+  std::map<std::string, std::string> warehouse_users;  // PostgreSQL wire protocol: user -> password
 };
 
 absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir);

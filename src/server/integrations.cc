@@ -237,4 +237,129 @@ void RegisterEventsTargets(EventBridge& events, StepFunctions& sfn) {
   });
 }
 
+namespace {
+
+// A Step Functions / EventBridge message body: strings as they are, anything else as JSON.
+std::string BodyText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// MessageAttributes in the JSON shape ({"n": {"DataType": "String", "StringValue": "v"}}).
+std::map<std::string, SqsAttributeValue> SqsAttributes(const Json& in) {
+  std::map<std::string, SqsAttributeValue> out;
+  if (!in.is_object()) return out;
+  for (const auto& [name, v] : in.items()) {
+    if (!v.is_object()) continue;
+    out[name] = {v.value("DataType", "String"), v.value("StringValue", ""), v.value("BinaryValue", "")};
+  }
+  return out;
+}
+
+SnsMessageAttributes SnsAttributes(const Json& in) {
+  SnsMessageAttributes out;
+  if (!in.is_object()) return out;
+  for (const auto& [name, v] : in.items()) {
+    if (!v.is_object()) continue;
+    out[name] = {v.value("DataType", "String"), v.value("StringValue", ""), v.value("BinaryValue", "")};
+  }
+  return out;
+}
+
+absl::Status AsStatesError(const absl::Status& st, const std::string& prefix, const std::string& code) {
+  return states::StatesError(StrCat(prefix, ".", code), std::string(st.message()));
+}
+
+}  // namespace
+
+SqsSender SnsToSqs(Sqs& sqs) {
+  return [&sqs](const std::string& queue_arn, const SqsDelivery& d) -> absl::Status {
+    SqsSendRequest r;
+    r.body = d.body;
+    for (const auto& [name, a] : d.message_attributes) r.attributes[name] = {a.data_type, a.string_value, a.binary_value};
+    r.group_id = d.message_group_id;
+    r.dedup_id = d.message_deduplication_id;
+    absl::Status st = sqs.Send(queue_arn, std::move(r)).status();
+    if (st.ok() || absl::IsUnavailable(st) || absl::IsInternal(st)) return st;
+    // SNS retries only server-side failures; a missing queue or a message the queue
+    // refuses goes straight to the subscription's dead-letter queue.
+    std::string code = SqsErrorCode(st);
+    std::string message = StrCat(code, ": ", st.message());
+    return code == "QueueDoesNotExist" ? absl::NotFoundError(message) : absl::InvalidArgumentError(message);
+  };
+}
+
+void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& sfn, Notifications& notifications) {
+  // EventBridge rule targets (and dead-letter queues).
+  events.RegisterInvoker("sqs", [&sqs](const Json& target, const std::string& input) -> absl::Status {
+    SqsSendRequest r;
+    r.body = input;
+    r.group_id = target.value("SqsParameters", Json::object()).value("MessageGroupId", "");
+    r.attributes = SqsAttributes(target.value("MessageAttributes", Json::object()));
+    std::string arn = target.value("Arn", "");
+    if (arn.ends_with(".fifo")) r.dedup_id = HexEncode(Sha256(input));
+    return sqs.Send(arn, std::move(r)).status();
+  });
+  events.RegisterInvoker("sns", [&sns](const Json& target, const std::string& input) -> absl::Status {
+    SnsPublishRequest r;
+    r.message = input;
+    std::string arn = target.value("Arn", "");
+    if (arn.ends_with(".fifo")) {
+      r.message_group_id = target.value("SqsParameters", Json::object()).value("MessageGroupId", "default");
+      r.message_deduplication_id = HexEncode(Sha256(input));
+    }
+    return sns.Publish(arn, std::move(r)).status();
+  });
+    // Step Functions: arn:aws:states:::sqs:sendMessage[.waitForTaskToken] (aws-sdk:sqs:* goes
+  // through the JSON route, see RegisterStatesIntegrations).
+  sfn.RegisterIntegration("sqs", [&sqs](const std::string& action, const std::string&, const Json& params, absl::Time,
+                                        const std::function<bool()>&, TaskAttachment&) -> absl::StatusOr<Json> {
+    if (action != "sendMessage") return states::StatesError("States.Runtime", StrCat("Unsupported SQS integration ", action));
+    Json in = params;
+    if (in.contains("MessageBody")) in["MessageBody"] = BodyText(in["MessageBody"]);
+    auto out = sqs.Call("SendMessage", in, "http://localhost:4566");
+    if (!out.ok()) return AsStatesError(out.status(), "SQS", SqsErrorCode(out.status()));
+    return out;
+  });
+  // arn:aws:states:::sns:publish[.waitForTaskToken], aws-sdk:sns:publish.
+  auto publish = [&sns](const Json& params) -> absl::StatusOr<Json> {
+    SnsPublishRequest r;
+    r.message = params.contains("Message") ? BodyText(params["Message"]) : "";
+    r.subject = params.value("Subject", "");
+    r.message_structure = params.value("MessageStructure", "");
+    r.message_attributes = SnsAttributes(params.value("MessageAttributes", Json::object()));
+    r.message_group_id = params.value("MessageGroupId", "");
+    r.message_deduplication_id = params.value("MessageDeduplicationId", "");
+    std::string arn = params.value("TopicArn", params.value("TargetArn", ""));
+    auto out = sns.Publish(arn, std::move(r));
+    if (!out.ok()) return AsStatesError(out.status(), "SNS", SnsErrorCode(out.status()));
+    Json j = {{"MessageId", out->message_id}};
+    if (!out->sequence_number.empty()) j["SequenceNumber"] = out->sequence_number;
+    return j;
+  };
+  sfn.RegisterIntegration("sns", [publish](const std::string& action, const std::string&, const Json& params, absl::Time,
+                                           const std::function<bool()>&, TaskAttachment&) -> absl::StatusOr<Json> {
+    if (action != "publish") return states::StatesError("States.Runtime", StrCat("Unsupported SNS integration ", action));
+    return publish(params);
+  });
+  sfn.RegisterSdk("sns", [publish](const std::string& action, const Json& input) -> absl::StatusOr<Json> {
+    if (action != "Publish") {
+      return states::StatesError("States.TaskFailed",
+                                 StrCat("Sluice runs aws-sdk:sns:publish only; use the SNS API for ", action));
+    }
+    return publish(input);
+  });
+  // S3 bucket notifications to queues and topics.
+  notifications.SetQueues({[&sqs](const std::string& arn, const std::string& message) {
+                             SqsSendRequest r;
+                             r.body = message;
+                             return sqs.Send(arn, std::move(r)).status();
+                           },
+                           [&sqs](const std::string& arn) { return sqs.QueueExists(arn); }});
+  notifications.SetTopics({[&sns](const std::string& arn, const std::string& message) {
+                             SnsPublishRequest r;
+                             r.message = message;
+                             r.subject = "Amazon S3 Notification";
+                             return sns.Publish(arn, std::move(r)).status();
+                           },
+                           [&sns](const std::string& arn) { return sns.TopicExists(arn); }});
+}
+
 }  // namespace sluice

@@ -6,7 +6,10 @@
 #include "events/events.h"
 #include "http/router.h"
 #include "nlohmann/json.hpp"
+#include "s3/notifications.h"
 #include "s3/store.h"
+#include "sns/sns.h"
+#include "sqs/sqs.h"
 #include "states/states.h"
 
 // Wiring between services, kept in the composition root so the module graph stays
@@ -41,5 +44,12 @@ void RegisterItemReader(StepFunctions& sfn, ObjectStore& store);
 void RegisterResultWriter(StepFunctions& sfn, ObjectStore& store);
 // Lets EventBridge rules target state machines (StartExecution with the rendered input).
 void RegisterEventsTargets(EventBridge& events, StepFunctions& sfn);
+
+// SNS subscriptions of protocol sqs deliver through Sqs::Send.
+SqsSender SnsToSqs(Sqs& sqs);
+// SQS and SNS as EventBridge targets (and SQS as the targets' dead-letter queue), Step
+// Functions sqs:sendMessage and sns:publish (+ .waitForTaskToken, aws-sdk:sns:publish), and
+// S3 bucket notifications to queues and topics.
+void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& sfn, Notifications& notifications);
 
 }  // namespace sluice

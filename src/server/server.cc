@@ -11,7 +11,12 @@
 #include "events/scheduler.h"
 #include "glue/glue.h"
 #include "s3/s3.h"
+#include "pgwire/pgwire.h"
+#include "redshift/data_api.h"
+#include "redshift/warehouse.h"
 #include "s3/store.h"
+#include "sns/sns.h"
+#include "sqs/sqs.h"
 #include "server/config.h"
 #include "server/integrations.h"
 #include "server/version.h"
@@ -51,6 +56,10 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(scheduler_, Scheduler::Open(o.data_dir + "/events", *events_, events));
     router_.AddService(MakeSchedulerService(*scheduler_));
     athena_ = std::make_unique<AthenaService>(*catalog_, *s3_, *duckdb_, o.data_dir + "/athena");
+    // The warehouse attaches its database files before Athena's Init locks DuckDB's file access.
+    WarehouseOptions warehouse;
+    warehouse.dir = o.data_dir + "/redshift";
+    ASSIGN_OR_RETURN(warehouse_, Warehouse::Open(warehouse, *duckdb_, *s3_, *catalog_, athena_->engine()));
     RETURN_IF_ERROR(athena_->Init());
     dq_ = std::make_unique<DataQuality>(*catalog_, athena_->engine(), *duckdb_);
     JobsOptions jobs;
@@ -74,6 +83,30 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(sfn_, StepFunctions::Open(o.data_dir + "/states", states));
     routes_.services["sfn"] = {MakeStatesService(*sfn_), "AWSStepFunctions", "Sfn"};
     router_.AddService(routes_.services["sfn"].route);
+    RedshiftDataOptions data_api;
+    data_api.region = config_.region;
+    data_api.publish_event = [this](nlohmann::json e) { events_->Publish("default", std::move(e)); };
+    redshift_data_ = std::make_unique<RedshiftDataService>(*warehouse_, data_api);
+    routes_.services["redshift-data"] = {MakeRedshiftDataService(*redshift_data_), "RedshiftData", "RedshiftData"};
+    router_.AddService(routes_.services["redshift-data"].route);
+    SqsOptions sqs;
+    sqs.region = config_.region;
+    ASSIGN_OR_RETURN(sqs_, Sqs::Open(o.data_dir + "/sqs", sqs));
+    routes_.services["sqs"] = {MakeSqsService(*sqs_), "AmazonSQS", "Sqs"};
+    router_.AddService(routes_.services["sqs"].route);
+    SnsOptions sns;
+    sns.region = config_.region;
+    sns.sqs_sender = SnsToSqs(*sqs_);
+    ASSIGN_OR_RETURN(sns_, Sns::Open(o.data_dir + "/sns", sns));
+    router_.AddService(MakeSnsService(*sns_));
+    // SubscribeURL/UnsubscribeURL of http subscriptions: unsigned GETs, as on AWS.
+    router_.AddInternal("GET", "/", [this](const HttpRequest& req) {
+      std::string action = req.Query("Action") ? *req.Query("Action") : "";
+      if (action == "ConfirmSubscription") return sns_->HandleUnsignedConfirm(req);
+      if (action == "Unsubscribe") return sns_->HandleUnsignedUnsubscribe(req);
+      return RenderError(AwsProtocol::kRestXml, AwsError{403, "AccessDenied", "Access Denied", {}}, req.request_id);
+    });
+    RegisterMessaging(*sqs_, *sns_, *events_, *sfn_, *notifications_);
     RegisterStatesIntegrations(*sfn_, routes_);
     RegisterEventsTargets(*events_, *sfn_);
     RegisterItemReader(*sfn_, *s3_);
@@ -91,21 +124,42 @@ class ServerImpl final : public Server {
     http.host = o.host;
     http.port = o.port;
     ASSIGN_OR_RETURN(http_, HttpServer::Start(http, router_, config_.access_keys));
-    jobs_->SetEndpoint(StrCat("http://", o.host == "0.0.0.0" ? "127.0.0.1" : o.host, ":", http_->port()));
+    PgServerOptions pg;
+    pg.host = o.host;
+    pg.port = o.pg_port;
+    pg.users = config_.warehouse_users;
+    ASSIGN_OR_RETURN(pg_, PgServer::Start(pg, [this](const std::string& database, const std::string& user) {
+      return warehouse_->Connect(database, user);
+    }));
+    std::string endpoint = StrCat("http://", o.host == "0.0.0.0" ? "127.0.0.1" : o.host, ":", http_->port());
+    jobs_->SetEndpoint(endpoint);
+    sns_->SetEndpoint(endpoint);
     return absl::OkStatus();
   }
 
   uint16_t port() const override { return http_->port(); }
+  uint16_t pg_port() const override { return pg_ ? pg_->port() : 0; }
 
   void Stop() override {
+    if (sqs_) sqs_->Stop();  // ends waiting long polls, so the HTTP drain is quick
     if (http_) http_->Stop();
     http_.reset();
+    if (pg_) pg_->Stop();
+    pg_.reset();
     // Event deliveries and schedules may start executions: stop them first.
     if (scheduler_) scheduler_->Stop();
     if (events_) events_->Stop();
     if (sfn_) sfn_->Stop();
     if (jobs_) jobs_->Stop();
+    if (redshift_data_) redshift_data_->Stop();
+    redshift_data_.reset();
+    if (warehouse_) warehouse_->Stop();
+    warehouse_.reset();
+    if (sns_) sns_->Stop();
+    if (sqs_) sqs_->Stop();
     sfn_.reset();
+    sns_.reset();
+    sqs_.reset();
     jobs_.reset();
     if (dq_) dq_->Stop();
     dq_.reset();
@@ -135,6 +189,11 @@ class ServerImpl final : public Server {
   std::unique_ptr<Notifications> notifications_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<StepFunctions> sfn_;
+  std::unique_ptr<Sqs> sqs_;
+  std::unique_ptr<Warehouse> warehouse_;
+  std::unique_ptr<RedshiftDataService> redshift_data_;
+  std::unique_ptr<PgServer> pg_;
+  std::unique_ptr<Sns> sns_;
   JsonRoutes routes_;  // the JSON services, also called in-process by Step Functions tasks
   std::unique_ptr<DataQuality> dq_;
   std::unique_ptr<Jobs> jobs_;

@@ -15,6 +15,7 @@ struct ServerOptions {
   std::string data_dir = "./sluice-data";
   std::string host = "127.0.0.1";
   uint16_t port = 4566;
+  uint16_t pg_port = 5439;  // the warehouse's PostgreSQL wire protocol; 0: any free port
 };
 
 class Server {
@@ -22,6 +23,7 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
+  virtual uint16_t pg_port() const = 0;
   virtual void Stop() = 0;
 };
 

@@ -2,6 +2,8 @@
 
 #include <duckdb.h>
 
+#include <cctype>
+
 #include "base/strings.h"
 
 namespace sluice {
@@ -15,6 +17,7 @@ struct Database::Impl {
 
 struct Connection::Impl {
   duckdb_connection con = nullptr;
+  bool profiling = false;  // the profiler is on (QueryProfiled turned it on)
   ~Impl() {
     if (con) duckdb_disconnect(&con);
   }
@@ -115,6 +118,89 @@ absl::StatusOr<QueryResult> Connection::Query(const std::string& sql) {
   duckdb_result r;
   duckdb_state state = duckdb_query(impl_->con, sql.c_str(), &r);
   return Materialize(state, r);
+}
+
+namespace {
+
+// Whether `text` starts with a key of DuckDB's extra info ("File Filters: "): a word
+// character, then word characters or spaces, then ": ".
+bool StartsWithKey(std::string_view text, size_t* key_end) {
+  if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_')) return false;
+  for (size_t i = 1; i + 1 < text.size(); ++i) {
+    char c = text[i];
+    if (c == ':' && text[i + 1] == ' ') {
+      *key_end = i;
+      return true;
+    }
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ' ')) return false;
+  }
+  return false;
+}
+
+// DuckDB (1.4) renders an operator's extra info as "\"k1: v1, k2: v2\"": split it at each
+// ", " that a key follows. A value holding ", word: " would be cut short; readers treat
+// values they cannot parse as unknown.
+std::map<std::string, std::string> ParseExtraInfo(std::string_view text) {
+  std::map<std::string, std::string> out;
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
+  size_t key_end = 0;
+  while (!text.empty() && StartsWithKey(text, &key_end)) {
+    std::string key(text.substr(0, key_end));
+    text.remove_prefix(key_end + 2);
+    size_t end = 0, k = 0;
+    for (end = text.find(", "); end != std::string_view::npos; end = text.find(", ", end + 1)) {
+      if (StartsWithKey(text.substr(end + 2), &k)) break;
+    }
+    out[key] = std::string(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 2);
+  }
+  return out;
+}
+
+std::string ProfileValue(duckdb_profiling_info node, const char* key) {
+  duckdb_value v = duckdb_profiling_info_get_value(node, key);
+  if (!v) return "";
+  char* text = duckdb_get_varchar(v);
+  std::string out = text ? text : "";
+  duckdb_free(text);
+  duckdb_destroy_value(&v);
+  return out;
+}
+
+void CollectOperators(duckdb_profiling_info node, int depth, std::vector<OperatorProfile>* out) {
+  idx_t n = duckdb_profiling_info_get_child_count(node);
+  for (idx_t i = 0; i < n; ++i) {
+    duckdb_profiling_info child = duckdb_profiling_info_get_child(node, i);
+    if (!child) continue;
+    OperatorProfile op;
+    op.name = std::string(StripWhitespace(ProfileValue(child, "OPERATOR_NAME")));
+    op.type = ProfileValue(child, "OPERATOR_TYPE");
+    op.depth = depth;
+    op.info = ParseExtraInfo(ProfileValue(child, "EXTRA_INFO"));
+    out->push_back(std::move(op));
+    CollectOperators(child, depth + 1, out);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<QueryResult> Connection::QueryProfiled(const std::string& sql, std::vector<OperatorProfile>* operators) {
+  operators->clear();
+  if (!impl_->profiling) {
+    // The settings first: enabling the profiler takes the metrics as they are then.
+    RETURN_IF_ERROR(Execute(
+        "SET custom_profiling_settings = '{\"OPERATOR_NAME\": \"true\", \"OPERATOR_TYPE\": \"true\", "
+        "\"EXTRA_INFO\": \"true\"}'"));
+    RETURN_IF_ERROR(Execute("PRAGMA enable_profiling = 'no_output'"));
+    impl_->profiling = true;
+  }
+  duckdb_result r;
+  duckdb_state state = duckdb_query(impl_->con, sql.c_str(), &r);
+  auto result = Materialize(state, r);
+  if (!result.ok()) return result;
+  // The profile belongs to the connection and lives until its next query.
+  if (duckdb_profiling_info root = duckdb_get_profiling_info(impl_->con)) CollectOperators(root, 0, operators);
+  return result;
 }
 
 struct PreparedStatement::Impl {

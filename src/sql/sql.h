@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,18 @@ struct QueryResult {
   std::vector<std::vector<std::optional<std::string>>> rows;
 };
 
+// One operator of the physical plan of a profiled query, as DuckDB's profiler reports it.
+struct OperatorProfile {
+  std::string name;   // DuckDB's operator name: "READ_PARQUET", "HASH_JOIN", "PROJECTION", ...
+  std::string type;   // DuckDB's operator type: "TABLE_SCAN", "HASH_JOIN", ...
+  int depth = 0;      // 0 for the children of the query's root
+  // DuckDB's extra information: "Function" -> "READ_PARQUET", "Projections" -> "a\nb",
+  // "File Filters" -> "(p = 2)", "Scanning Files" -> "1/3", "Total Files Read" -> "1", ...
+  // (multi-part values are joined by '\n'). Free text: its keys and values may change with
+  // DuckDB versions, so readers must treat anything unexpected as unknown.
+  std::map<std::string, std::string> info;
+};
+
 class Connection;
 class PreparedStatement;
 class Appender;
@@ -49,6 +62,11 @@ class Connection {
   ~Connection();
   absl::StatusOr<QueryResult> Query(const std::string& sql);
   absl::Status Execute(const std::string& sql);
+  // Query() that also returns the operators of the plan DuckDB ran, in pre-order, in
+  // *operators. Enables DuckDB's profiler on this connection (for this and later queries:
+  // it stays on, its cost is a few microseconds). *operators is empty when DuckDB kept no
+  // profile (e.g. a count(*) answered from Parquet metadata alone).
+  absl::StatusOr<QueryResult> QueryProfiled(const std::string& sql, std::vector<OperatorProfile>* operators);
   // Cancels the query running on this connection (thread-safe).
   void Interrupt();
   // One statement with $1/? parameters, bound and run any number of times.

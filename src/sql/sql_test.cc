@@ -1,5 +1,7 @@
 #include "sql/sql.h"
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 
 namespace sluice {
@@ -62,6 +64,52 @@ TEST(SqlTest, AppenderAddsRowsAndRejectsBadOnes) {
   EXPECT_EQ(r->rows[0][0], "1000");
   EXPECT_EQ(r->rows[0][1], "499500");
   EXPECT_FALSE((*con)->CreateAppender("", "missing").ok());
+}
+
+TEST(SqlTest, QueryProfiledReportsScansWithTheirFileFilters) {
+  auto db = Database::Open({});
+  auto con = (*db)->Connect();
+  std::string dir = testing::TempDir() + "/sql_test_profiled_" + std::to_string(::getpid());
+  ASSERT_TRUE((*con)->Execute("COPY (SELECT i, i % 3 AS p FROM range(300) t(i)) TO " + SqlQuote(dir) +
+                              " (FORMAT PARQUET, PARTITION_BY (p), OVERWRITE)").ok());
+  std::string files = "[" + SqlQuote(dir + "/p=0/data_0.parquet") + ", " + SqlQuote(dir + "/p=1/data_0.parquet") + ", " +
+                      SqlQuote(dir + "/p=2/data_0.parquet") + "]";
+  std::vector<OperatorProfile> ops;
+  auto r = (*con)->QueryProfiled("SELECT sum(i) AS s FROM read_parquet(" + files +
+                                     ", hive_partitioning=true, hive_types={'p': 'BIGINT'}) WHERE p = 2 AND i > 10",
+                                 &ops);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->columns, std::vector<std::string>{"s"});
+  const OperatorProfile* scan = nullptr;
+  for (const auto& op : ops) {
+    if (op.type == "TABLE_SCAN") scan = &op;
+  }
+  ASSERT_NE(scan, nullptr);
+  EXPECT_EQ(scan->name, "READ_PARQUET");
+  EXPECT_GT(scan->depth, 0);
+  EXPECT_EQ(scan->info.at("Function"), "READ_PARQUET");
+  EXPECT_EQ(scan->info.at("File Filters"), "(p = 2)");
+  EXPECT_EQ(scan->info.at("Scanning Files"), "1/3");
+  EXPECT_EQ(scan->info.at("Total Files Read"), "1");
+  EXPECT_EQ(scan->info.at("Projections"), "i");
+
+  // Values holding ", " stay whole; the profile follows each query.
+  r = (*con)->QueryProfiled("SELECT count(*) FROM read_parquet(" + files +
+                                ", hive_partitioning=true, hive_types={'p': 'BIGINT'}) WHERE p IN (0, 1) AND i > 1",
+                            &ops);
+  ASSERT_TRUE(r.ok()) << r.status();
+  scan = nullptr;
+  for (const auto& op : ops) {
+    if (op.type == "TABLE_SCAN") scan = &op;
+  }
+  ASSERT_NE(scan, nullptr);
+  EXPECT_EQ(scan->info.at("File Filters"), "(p IN (0, 1))");
+  EXPECT_EQ(scan->info.at("Scanning Files"), "2/3");
+
+  // Errors are statuses; plain queries still work on a profiled connection.
+  EXPECT_FALSE((*con)->QueryProfiled("SELEC 1", &ops).ok());
+  EXPECT_TRUE(ops.empty());
+  EXPECT_TRUE((*con)->Query("SELECT 1").ok());
 }
 
 }  // namespace

@@ -1,0 +1,187 @@
+"""Redshift SQL end to end through the Redshift Data API (boto3 `redshift-data`).
+
+The warehouse's own behaviour: the seed's COPY statements on data uploaded to the lake,
+load errors in stl_load_errors, UNLOAD round trips, stored procedures (the seed's
+`CALL sp_load_events()`), Spectrum joins over Glue catalog tables, Redshift functions and
+CREATE TABLE attributes. Every test uses its own tables, buckets and schemas.
+"""
+
+import io
+import json
+import time
+import urllib.request
+
+import pytest
+
+from sluice_helpers import list_all_keys, make_client, unique_name
+
+FINAL = ("FINISHED", "FAILED", "ABORTED")
+ROLE = "arn:aws:iam::123456789012:role/MyRedshiftRole"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_redshift_data(server):
+    with urllib.request.urlopen(f"{server.endpoint}/health", timeout=5) as r:
+        services = json.load(r).get("services", {})
+    if "redshift-data" not in services:
+        pytest.skip("this sluice build has no redshift-data service")
+
+
+@pytest.fixture(scope="module")
+def rsd(server):
+    return make_client("redshift-data", server.endpoint)
+
+
+def run(rsd, sql, expect="FINISHED", timeout=120.0):
+    out = rsd.execute_statement(Sql=sql, Database="dev", WorkgroupName="sluice-wg")
+    deadline = time.monotonic() + timeout
+    while True:
+        d = rsd.describe_statement(Id=out["Id"])
+        if d["Status"] in FINAL:
+            break
+        assert time.monotonic() < deadline, f"statement still {d['Status']}: {sql}"
+        time.sleep(0.02)
+    if expect:
+        assert d["Status"] == expect, (sql, d)
+    return d
+
+
+def field(f):
+    if f.get("isNull"):
+        return None
+    for k in ("stringValue", "longValue", "doubleValue", "booleanValue"):
+        if k in f:
+            return f[k]
+    return f
+
+
+def rows(rsd, sql):
+    d = run(rsd, sql)
+    assert d["HasResultSet"], d
+    out, kw = [], {}
+    while True:
+        page = rsd.get_statement_result(Id=d["Id"], **kw)
+        out.extend([field(f) for f in r] for r in page["Records"])
+        if not page.get("NextToken"):
+            return out
+        kw["NextToken"] = page["NextToken"]
+
+
+def scalar(rsd, sql):
+    return rows(rsd, sql)[0][0]
+
+
+def test_seed_copy_csv_and_parquet(rsd, s3, bucket):
+    sales, events = unique_name("sales"), unique_name("events")
+    s3.put_object(Bucket=bucket, Key="sales.csv", Body=b"id,region,amount\n1,eu,10.50\n2,us,3.25\n3,eu,1\n")
+    run(rsd, f"create table {sales} (id int, region varchar(10), amount decimal(10,2)) diststyle key distkey(region)")
+    d = run(rsd, f"COPY {sales} FROM 's3://{bucket}/sales.csv' IAM_ROLE '{ROLE}' CSV IGNOREHEADER 1;")
+    assert d["ResultRows"] in (3, -1)
+    assert rows(rsd, f"select region, sum(amount) from {sales} group by region order by region") == [
+        ["eu", "11.50"], ["us", "3.25"]]
+    # Parquet written by UNLOAD, partitioned (k=v folders are just files to COPY).
+    run(rsd, f"unload ('select id, region, amount from {sales}') to 's3://{bucket}/curated/events/' "
+             f"iam_role '{ROLE}' format as parquet partition by (region) include")
+    keys = list_all_keys(s3, bucket, Prefix="curated/events/")
+    assert sorted(keys) == ["curated/events/region=eu/0000_part_00.parquet",
+                            "curated/events/region=us/0000_part_00.parquet"]
+    run(rsd, f"create table public.{events} (id int, region varchar, amount decimal(10,2))")
+    run(rsd, f"COPY public.{events} FROM 's3://{bucket}/curated/events/' IAM_ROLE '{ROLE}' FORMAT AS PARQUET;")
+    assert scalar(rsd, f"select count(*) from {events}") == 3
+
+
+def test_load_errors_and_maxerror(rsd, s3, bucket):
+    t = unique_name("t")
+    s3.put_object(Bucket=bucket, Key="in/a.csv", Body=b"1,a,2024-01-01\n2,b,notadate\n3,c,2024-01-03\n")
+    run(rsd, f"create table {t} (id int, name varchar, d date)")
+    d = run(rsd, f"copy {t} from 's3://{bucket}/in/' iam_role '{ROLE}' csv", expect="FAILED")
+    assert "stl_load_errors" in d["Error"]
+    assert scalar(rsd, f"select count(*) from {t}") == 0
+    errs = rows(rsd, f"select line_number, colname, raw_field_value, err_code from stl_load_errors "
+                     f"where filename = 's3://{bucket}/in/a.csv' order by query desc limit 1")
+    assert errs == [[2, "d", "notadate", 1205]]
+    run(rsd, f"copy {t} from 's3://{bucket}/in/' iam_role '{ROLE}' csv maxerror 1")
+    assert scalar(rsd, f"select count(*) from {t}") == 2
+    d = run(rsd, f"copy {t} from 's3://{bucket}/nothing/' iam_role '{ROLE}' csv", expect="FAILED")
+    assert "does not exist" in d["Error"]
+
+
+def test_unload_round_trip(rsd, s3, bucket):
+    src, back = unique_name("src"), unique_name("back")
+    run(rsd, f"create table {src} (id int, name varchar(max), ts timestamp)")
+    run(rsd, f"insert into {src} values (1, 'a', '2024-01-01 10:00:00'), (2, null, '2024-01-02 00:00:00')")
+    run(rsd, f"unload ('select * from {src} where name is not null or id = 2') to 's3://{bucket}/u/{src}_' "
+             f"iam_role '{ROLE}' csv header parallel off")
+    assert list_all_keys(s3, bucket, Prefix="u/") == [f"u/{src}_000"]
+    body = s3.get_object(Bucket=bucket, Key=f"u/{src}_000")["Body"].read().decode()
+    assert body.splitlines()[0] == "id,name,ts"
+    d = run(rsd, f"unload ('select 1') to 's3://{bucket}/u/{src}_' iam_role '{ROLE}' csv", expect="FAILED")
+    assert "ALLOWOVERWRITE" in d["Error"]
+    run(rsd, f"create table {back} (id int, name varchar, ts timestamp)")
+    run(rsd, f"copy {back} from 's3://{bucket}/u/{src}_' iam_role '{ROLE}' csv ignoreheader 1")
+    assert rows(rsd, f"select id, name from {back} order by id") == [[1, "a"], [2, None]]
+
+
+def test_stored_procedure_sp_load_events(rsd, s3, bucket):
+    stage, events = unique_name("stage"), unique_name("events")
+    s3.put_object(Bucket=bucket, Key="stage/e.csv", Body=b"1,click\n2,view\n3,click\n")
+    run(rsd, f"create table {stage} (id int, kind varchar)")
+    run(rsd, f"create table {events} (id int, kind varchar, loaded_at timestamp)")
+    run(rsd, f"""CREATE OR REPLACE PROCEDURE sp_load_events()
+AS $$
+DECLARE
+  n integer;
+BEGIN
+  TRUNCATE {stage};
+  COPY {stage} FROM 's3://{bucket}/stage/' IAM_ROLE '{ROLE}' CSV;
+  INSERT INTO {events} SELECT id, kind, getdate() FROM {stage};
+  SELECT count(*) INTO n FROM {events};
+  IF n = 0 THEN
+    RAISE EXCEPTION 'nothing loaded';
+  END IF;
+  RAISE INFO 'loaded % events', n;
+END;
+$$ LANGUAGE plpgsql;""")
+    run(rsd, "CALL sp_load_events();")
+    assert scalar(rsd, f"select count(*) from {events}") == 3
+    run(rsd, "create or replace procedure sp_fail(x int) as $$ begin raise exception 'bad %', x; end; $$ language plpgsql")
+    d = run(rsd, "call sp_fail(7)", expect="FAILED")
+    assert "bad 7" in d["Error"]
+
+
+def test_spectrum_join(rsd, s3, glue, bucket, db):
+    local, schema = unique_name("regions"), unique_name("spectrum")
+    run(rsd, f"create table {local} (id int, region varchar)")
+    run(rsd, f"insert into {local} values (1, 'eu'), (2, 'us')")
+    run(rsd, f"unload ('select id, amount from (select 1 as id, 10.5::float8 as amount union all select 2, 4.5)') "
+             f"to 's3://{bucket}/lake/sales/' iam_role '{ROLE}' parquet")
+    glue.create_table(DatabaseName=db, TableInput={
+        "Name": "sales", "TableType": "EXTERNAL_TABLE",
+        "StorageDescriptor": {
+            "Columns": [{"Name": "id", "Type": "int"}, {"Name": "amount", "Type": "double"}],
+            "Location": f"s3://{bucket}/lake/sales/",
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}})
+    run(rsd, f"create external schema {schema} from data catalog database '{db}' iam_role '{ROLE}'")
+    assert rows(rsd, f"select r.region, s.amount from {schema}.sales s join {local} r on r.id = s.id "
+                     f"order by r.region") == [["eu", 10.5], ["us", 4.5]]
+    assert scalar(rsd, f"select databasename from svv_external_schemas where schemaname = '{schema}'") == db
+    run(rsd, f"drop schema {schema}")
+
+
+def test_redshift_functions_and_table_info(rsd):
+    t = unique_name("t")
+    run(rsd, f"create table {t} (id bigint identity(1,1), region varchar(max) encode zstd, sold timestamp) "
+             f"diststyle key distkey(region) compound sortkey(sold)")
+    run(rsd, f"insert into {t} (region, sold) values ('eu', '2024-01-01'), ('us', '2024-03-01')")
+    assert scalar(rsd, f"select max(id) from {t}") == 2
+    assert scalar(rsd, f"select datediff(day, min(sold), max(sold)) from {t}") == 60
+    assert scalar(rsd, "select dateadd(month, 1, '2024-01-31'::date)") == "2024-02-29 00:00:00"
+    assert scalar(rsd, f"select listagg(region, ',') within group (order by region) from {t}") == "eu,us"
+    assert scalar(rsd, "select nvl(null, 'x')") == "x"
+    assert scalar(rsd, f"select approximate count(distinct region) from {t}") == 2
+    assert scalar(rsd, f"select top 1 region from {t} order by sold desc") == "us"
+    assert "Redshift" in scalar(rsd, "select version()")
+    assert rows(rsd, f"select diststyle, sortkey1, tbl_rows from svv_table_info where \"table\" = '{t}'") == [
+        ["KEY", "sold", 2]]
