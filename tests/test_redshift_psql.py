@@ -1,7 +1,6 @@
 """The warehouse over the PostgreSQL wire protocol (--pg-port), driven by the real psql.
 
-DRAFT: written before pgwire was wired into `sluice server`; not run yet. Every test uses
-its own table names, so the tests share the session's server.
+Every test uses its own table names, so the tests share the session's server.
 """
 
 import os
@@ -60,16 +59,30 @@ def test_create_insert_select(server):
 
 def test_dt_and_d_describe_tables(server):
     t = unique_name("psql_desc")
-    psql(server, "-c", f"CREATE TABLE {t} (id INTEGER NOT NULL, name VARCHAR(20))")
+    psql(server, "-c", f"""CREATE TABLE {t} (id INTEGER NOT NULL, name VARCHAR(20), amount NUMERIC(10,2),
+        day DATE, ts TIMESTAMP, ok BOOLEAN, big BIGINT, f DOUBLE PRECISION, code CHAR(3), PRIMARY KEY (id))""")
     out = psql(server, "-c", r"\dt").stdout
     assert t in out and "table" in out
+    assert "pg_internal" not in out  # sluice's own tables stay hidden
     out = psql(server, "-c", rf"\d {t}").stdout
-    assert f'"public.{t}"' in out or f'.{t}"' in out
-    # Type names are whatever the warehouse's pg_catalog.format_type says
-    # (PostgreSQL: integer, character varying(20)).
-    assert " id " in out and " name " in out
-    assert "List of schemas" in psql(server, "-c", r"\dn").stdout
-    assert "dev" in psql(server, "-c", r"\l").stdout
+    assert f'Table "public.{t}"' in out, out
+    rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")[1:]]
+            for line in out.splitlines() if line.count("|") >= 4}
+    # PostgreSQL's type names (format_type), with the declared varchar/char lengths.
+    assert rows["id"][:3] == ["integer", "", "not null"], out
+    assert rows["name"][:3] == ["character varying(20)", "", ""], out
+    assert rows["amount"][0] == "numeric(10,2)"
+    assert rows["day"][0] == "date"
+    assert rows["ts"][0] == "timestamp without time zone"
+    assert rows["ok"][0] == "boolean"
+    assert rows["big"][0] == "bigint"
+    assert rows["f"][0] == "double precision"
+    assert rows["code"][0] == "character(3)"
+    assert "numeric(10,2)" in psql(server, "-c", rf"\d+ {t}").stdout
+    out = psql(server, "-c", r"\dn").stdout
+    assert "List of schemas" in out and " public " in out and "pg_internal" not in out
+    out = psql(server, "-c", r"\l").stdout
+    assert "List of databases" in out and " dev " in out and "UTF8" in out
 
 
 def test_error_keeps_the_session(server):

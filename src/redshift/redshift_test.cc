@@ -1,6 +1,9 @@
 #include <stdlib.h>
 
+#include <algorithm>
+
 #include "athena/engine.h"
+#include "base/strings.h"
 #include "glue/catalog.h"
 #include "gtest/gtest.h"
 #include "redshift/lexer.h"
@@ -119,11 +122,12 @@ TEST(TranslateTest, CaseTable) {
       // psql's catalog queries.
       {"select c.reloftype::pg_catalog.regtype::pg_catalog.text", "select format_type(c.reloftype, NULL)::pg_catalog.text"},
       {"select 'public.t'::regclass",
-       "select (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = 't' AND c.relnamespace = (SELECT n.oid FROM "
-       "pg_catalog.pg_namespace n WHERE n.nspname = 'public') LIMIT 1)"},
+       "select (SELECT rc.oid FROM pg_catalog.pg_class rc WHERE rc.relname = 't' AND rc.relnamespace = (SELECT rn.oid "
+       "FROM pg_catalog.pg_namespace rn WHERE rn.nspname = 'public') LIMIT 1)"},
       {"select c.oid::pg_catalog.regclass from x c",
-       "select (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = (c.oid) LIMIT 1) from x c"},
+       "select (SELECT rc.relname FROM pg_catalog.pg_class rc WHERE rc.oid = (c.oid) LIMIT 1) from x c"},
       {"select c.relhasoids, relhasoids from pg_catalog.pg_class c", "select false, false from pg_catalog.pg_class c"},
+      {"select unnest(tc.reloptions) from pg_class tc", "select unnest(CAST(tc.reloptions AS VARCHAR[])) from pg_class tc"},
       {"select * from pg_catalog.pg_inherits i, pg_catalog.pg_collation c",
        "select * from pg_internal.pg_inherits i, pg_internal.pg_collation c"},
       {"select 1 where n.nspname !~ '^pg_' and x ~* 'A'",

@@ -113,7 +113,9 @@ bool IsSluiceCatalogView(const Token& t) {
   return t.Is("pg_inherits") || t.Is("pg_collation") || t.Is("pg_database");
 }
 
-// One catalog rewrite (see translate.h) applied to `text`; false when there was none left.
+// One catalog rewrite (see translate.h) applied to `text`. The subqueries' aliases (rc,
+// rn, ct, cc, cn) must not hide the outer query's (psql's are c, n, a, d, t, i); false
+// when there was none left.
 bool RewriteCatalogOnce(std::string* text) {
   std::vector<Token> t = Lex(*text);
   auto replace = [&](size_t from, size_t to, const std::string& with) {
@@ -143,17 +145,17 @@ bool RewriteCatalogOnce(std::string* text) {
           if (s.size() >= 2 && s.front() == '"') return s.substr(1, s.size() - 2);
           return AsciiLower(s);
         };
-        std::string where = StrCat("c.relname = ", SqlQuote(unquote(name)));
+        std::string where = StrCat("rc.relname = ", SqlQuote(unquote(name)));
         if (!schema.empty()) {
-          StrAppend(&where, " AND c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = ",
+          StrAppend(&where, " AND rc.relnamespace = (SELECT rn.oid FROM pg_catalog.pg_namespace rn WHERE rn.nspname = ",
                     SqlQuote(unquote(schema)), ")");
         } else {
-          StrAppend(&where, " AND pg_table_is_visible(c.oid)");
+          StrAppend(&where, " AND pg_table_is_visible(rc.oid)");
         }
-        return replace(start, type, StrCat("(SELECT c.oid FROM pg_catalog.pg_class c WHERE ", where, " LIMIT 1)"));
+        return replace(start, type, StrCat("(SELECT rc.oid FROM pg_catalog.pg_class rc WHERE ", where, " LIMIT 1)"));
       }
       return replace(start, type,
-                     StrCat("(SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = (", operand, ") LIMIT 1)"));
+                     StrCat("(SELECT rc.relname FROM pg_catalog.pg_class rc WHERE rc.oid = (", operand, ") LIMIT 1)"));
     }
     // [x .] relhasoids: PostgreSQL < 12's column; never true here.
     if (t[i].Is("relhasoids")) {
@@ -312,6 +314,12 @@ class Rewriter {
         put(k.offset, End(t[i + 1]),
             StrCat(op, " ", SqlQuote(StrCat(icase ? "(?si)" : "(?s)", ".*(?:", StringValue(t[i + 1]), ").*"))));
         ++i;
+        continue;
+      }
+      // DuckDB's pg_class.reloptions is NULL without a list type; psql's \d+ unnests it.
+      if (k.Is("reloptions") && !(i + 1 < t.size() && t[i + 1].IsSymbol("("))) {
+        size_t from = after_dot && i >= 2 && t[i - 2].offset >= at ? t[i - 2].offset : k.offset;
+        put(from, End(k), StrCat("CAST(", text.substr(from, End(k) - from), " AS VARCHAR[])"));
         continue;
       }
       if (k.Is("APPROXIMATE") && i + 2 < t.size() && t[i + 1].Is("COUNT") && t[i + 2].IsSymbol("(")) {

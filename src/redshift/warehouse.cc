@@ -42,7 +42,8 @@ constexpr const char* kMacros[] = {
     "has_schema_privilege(a, b) AS true",
     "obj_description(a, b) AS CAST(NULL AS VARCHAR)",
     "col_description(a, b) AS CAST(NULL AS VARCHAR)",
-    "pg_get_constraintdef(a) AS CAST(NULL AS VARCHAR)",
+    "pg_get_constraintdef(a) AS CAST(NULL AS VARCHAR), (a, pretty) AS CAST(NULL AS VARCHAR)",
+    "pg_get_indexdef(a) AS CAST(NULL AS VARCHAR), (a, col, pretty) AS CAST(NULL AS VARCHAR)",
     "pg_encoding_to_char(a) AS 'UTF8'",
     // psql's \d: PostgreSQL's type names (DuckDB's format_type says int4, varchar, ...).
     "format_type(t, m) AS CASE system.pg_catalog.format_type(t, m) WHEN 'int2' THEN 'smallint' "
