@@ -22,11 +22,9 @@ FINAL = ("FINISHED", "FAILED", "ABORTED")
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs_redshift_data(server):
-    # Safe before the service is wired into the server: skip rather than fail.
     with urllib.request.urlopen(f"{server.endpoint}/health", timeout=5) as r:
         services = json.load(r).get("services", {})
-    if "redshift-data" not in services:
-        pytest.skip("this sluice build has no redshift-data service")
+    assert "redshift-data" in services, "the server does not serve the Redshift Data API"
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,8 @@ PSQL = "/usr/bin/psql"
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs_pg_port(server):
-    if not os.access(PSQL, os.X_OK):
-        pytest.skip("psql is not installed (Debian package postgresql-client)")
-    try:
-        socket.create_connection((server.host, server.pg_port), timeout=2).close()
-    except OSError:
-        pytest.skip("this sluice build does not listen on --pg-port")
+    assert os.access(PSQL, os.X_OK), "psql is missing: make test installs postgresql-client-15"
+    socket.create_connection((server.host, server.pg_port), timeout=2).close()
 
 
 def psql(server, *args, sql=None, password="test", user="test", db="dev", check=True, timeout=60):
