@@ -129,6 +129,12 @@ def sqs(server):
 
 
 @pytest.fixture(scope="session")
+def rsd(server):
+    """The Redshift Data API."""
+    return make_client("redshift-data", server.endpoint)
+
+
+@pytest.fixture(scope="session")
 def sns(server):
     return make_client("sns", server.endpoint)
 

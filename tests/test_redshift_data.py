@@ -20,18 +20,6 @@ from sluice_helpers import ACCESS_KEY, REGION, SECRET_KEY, client_error, make_cl
 FINAL = ("FINISHED", "FAILED", "ABORTED")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _needs_redshift_data(server):
-    with urllib.request.urlopen(f"{server.endpoint}/health", timeout=5) as r:
-        services = json.load(r).get("services", {})
-    assert "redshift-data" in services, "the server does not serve the Redshift Data API"
-
-
-@pytest.fixture(scope="module")
-def rsd(server):
-    return make_client("redshift-data", server.endpoint)
-
-
 def raw_call(server, action, body):
     """A signed RedshiftData.<action> request with members Debian's botocore model lacks
     (ClientToken, SessionKeepAliveSeconds, SessionId, ResultFormat): (HTTP status, JSON)."""

@@ -6,29 +6,13 @@ load errors in stl_load_errors, UNLOAD round trips, stored procedures (the seed'
 CREATE TABLE attributes. Every test uses its own tables, buckets and schemas.
 """
 
-import io
-import json
 import time
-import urllib.request
 
-import pytest
 
-from sluice_helpers import list_all_keys, make_client, unique_name
+from sluice_helpers import list_all_keys, unique_name
 
 FINAL = ("FINISHED", "FAILED", "ABORTED")
 ROLE = "arn:aws:iam::123456789012:role/MyRedshiftRole"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _needs_redshift_data(server):
-    with urllib.request.urlopen(f"{server.endpoint}/health", timeout=5) as r:
-        services = json.load(r).get("services", {})
-    assert "redshift-data" in services, "the server does not serve the Redshift Data API"
-
-
-@pytest.fixture(scope="module")
-def rsd(server):
-    return make_client("redshift-data", server.endpoint)
 
 
 def run(rsd, sql, expect="FINISHED", timeout=120.0):

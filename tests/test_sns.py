@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice_helpers import client_error, make_client
+from sluice_helpers import make_client
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
