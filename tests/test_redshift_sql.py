@@ -101,7 +101,7 @@ def test_unload_round_trip(rsd, s3, bucket):
     d = run(rsd, f"unload ('select 1') to 's3://{bucket}/u/{src}_' iam_role '{ROLE}' csv", expect="FAILED")
     assert "ALLOWOVERWRITE" in d["Error"]
     run(rsd, f"create table {back} (id int, name varchar, ts timestamp)")
-    run(rsd, f"copy {back} from 's3://{bucket}/u/{src}_' iam_role '{ROLE}' csv ignoreheader 1")
+    run(rsd, f"copy {back} from 's3://{bucket}/u/{src}_' iam_role '{ROLE}' csv ignoreheader 1 emptyasnull")
     assert rows(rsd, f"select id, name from {back} order by id") == [[1, "a"], [2, None]]
 
 
@@ -168,3 +168,96 @@ def test_redshift_functions_and_table_info(rsd):
     assert "Redshift" in scalar(rsd, "select version()")
     assert rows(rsd, f"select diststyle, sortkey1, tbl_rows from svv_table_info where \"table\" = '{t}'") == [
         ["KEY", "sold", 2]]
+
+
+def test_unload_maxfilesize_splits_files(rsd, s3, bucket):
+    t, back = unique_name("big"), unique_name("back")
+    run(rsd, f"create table {t} (id int, s varchar(64))")
+    run(rsd, f"insert into {t} select i, md5(i::varchar) from range(300000) r(i)")
+    run(rsd, f"unload ('select * from {t}') to 's3://{bucket}/split/{t}_' iam_role '{ROLE}' csv maxfilesize 5 mb")
+    keys = list_all_keys(s3, bucket, Prefix=f"split/{t}_")
+    assert len(keys) >= 2, keys
+    assert keys == [f"split/{t}_0000_part_{i:02d}" for i in range(len(keys))]
+    for k in keys:
+        assert s3.head_object(Bucket=bucket, Key=k)["ContentLength"] <= 5 * 1024 * 1024
+    run(rsd, f"unload ('select * from {t}') to 's3://{bucket}/split1/{t}_' iam_role '{ROLE}' "
+             f"csv parallel off maxfilesize as 5 MB")
+    keys1 = list_all_keys(s3, bucket, Prefix=f"split1/{t}_")
+    assert keys1 == [f"split1/{t}_{i:03d}" for i in range(len(keys1))] and len(keys1) >= 2
+    run(rsd, f"unload ('select * from {t}') to 's3://{bucket}/splitp/{t}_' iam_role '{ROLE}' "
+             f"format parquet maxfilesize 5 mb")
+    keysp = list_all_keys(s3, bucket, Prefix=f"splitp/{t}_")
+    assert keysp == [f"splitp/{t}_0000_part_{i:02d}.parquet" for i in range(len(keysp))] and len(keysp) >= 2
+    for k in keysp:
+        assert s3.head_object(Bucket=bucket, Key=k)["ContentLength"] <= 5 * 1024 * 1024
+    run(rsd, f"create table {back} (id int, s varchar(64))")
+    run(rsd, f"copy {back} from 's3://{bucket}/split/{t}_' iam_role '{ROLE}' csv")
+    assert scalar(rsd, f"select count(*) from {back}") == 300000
+    d = run(rsd, f"unload ('select 1') to 's3://{bucket}/split2/' iam_role '{ROLE}' maxfilesize 4 mb",
+            expect="FAILED")
+    assert "MAXFILESIZE" in d["Error"]
+
+
+def test_copy_varchar_length_and_truncatecolumns(rsd, s3, bucket):
+    t = unique_name("len")
+    s3.put_object(Bucket=bucket, Key=f"{t}/a.csv",
+                  Body="id,code,name\n1,ab,x\n2,abcd,y\nbad,ab,z\n4,ab,éééé\n".encode())
+    run(rsd, f"create table {t} (id int, code char(3), name varchar(5))")
+    d = run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv ignoreheader 1", expect="FAILED")
+    assert "stl_load_errors" in d["Error"]
+    assert scalar(rsd, f"select count(*) from {t}") == 0
+    errs = rows(rsd, f"select line_number, colname, raw_field_value, err_code, trim(err_reason) from stl_load_errors "
+                     f"where filename = 's3://{bucket}/{t}/a.csv' and err_code = 1204 order by line_number")
+    # varchar(5) counts bytes: 'éééé' is 8 bytes.
+    assert errs == [[3, "code", "abcd", 1204, "String length exceeds DDL length"],
+                    [5, "name", "éééé", 1204, "String length exceeds DDL length"]]
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv ignoreheader 1 maxerror 3")
+    assert rows(rsd, f"select id, code, name from {t} order by id") == [[1, "ab", "x"]]
+    run(rsd, f"truncate {t}")
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv ignoreheader 1 truncatecolumns maxerror 1")
+    assert rows(rsd, f"select id, code, name from {t} order by id") == [
+        [1, "ab", "x"], [2, "abc", "y"], [4, "ab", "éé"]]
+
+
+def test_copy_emptyasnull_blanksasnull(rsd, s3, bucket):
+    t, c = unique_name("nul"), unique_name("chars")
+    s3.put_object(Bucket=bucket, Key=f"{t}/a.csv", Body=b"1,,x\n2,   ,\n3,a,b\n")
+    s3.put_object(Bucket=bucket, Key=f"{t}t/a.txt", Body=b"|x\n   |\\N\n")
+    run(rsd, f"create table {t} (id int, a varchar(10), b varchar(10))")
+    q = f"select id, a, b from {t} order by id"
+    # Without EMPTYASNULL an empty CHAR/VARCHAR field loads as an empty string; blanks as they are.
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv")
+    assert rows(rsd, q) == [[1, "", "x"], [2, "   ", ""], [3, "a", "b"]]
+    run(rsd, f"truncate {t}")
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv emptyasnull")
+    assert rows(rsd, q) == [[1, None, "x"], [2, "   ", None], [3, "a", "b"]]
+    run(rsd, f"truncate {t}")
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv blanksasnull")
+    assert rows(rsd, q) == [[1, "", "x"], [2, None, ""], [3, "a", "b"]]
+    # Delimited text (NULL AS \N by default) into character columns.
+    run(rsd, f"create table {c} (a varchar(10), b varchar(10))")
+    qc = f"select a, b from {c} order by b nulls last"
+    run(rsd, f"copy {c} from 's3://{bucket}/{t}t/' iam_role '{ROLE}' delimiter '|'")
+    assert rows(rsd, qc) == [["", "x"], ["   ", None]]
+    run(rsd, f"truncate {c}")
+    run(rsd, f"copy {c} from 's3://{bucket}/{t}t/' iam_role '{ROLE}' delimiter '|' emptyasnull blanksasnull")
+    assert rows(rsd, qc) == [[None, "x"], [None, None]]
+
+
+def test_copy_acceptinvchars(rsd, s3, bucket):
+    t = unique_name("inv")
+    s3.put_object(Bucket=bucket, Key=f"{t}/a.csv", Body=b"1,ok\n2,b\xa4d\n3,c\xe2\x82\n4,\xc3\xa9\n")
+    run(rsd, f"create table {t} (id int, a varchar(10))")
+    d = run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv", expect="FAILED")
+    assert "stl_load_errors" in d["Error"]
+    errs = rows(rsd, f"select line_number, err_code, trim(err_reason) from stl_load_errors "
+                     f"where filename = 's3://{bucket}/{t}/a.csv' order by line_number")
+    assert errs == [[2, 1220, "String contains invalid or unsupported UTF-8 codepoints."],
+                    [3, 1220, "String contains invalid or unsupported UTF-8 codepoints."]]
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv acceptinvchars")
+    assert rows(rsd, f"select id, a from {t} order by id") == [[1, "ok"], [2, "b?d"], [3, "c??"], [4, "é"]]
+    run(rsd, f"truncate {t}")
+    run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv acceptinvchars as '^'")
+    assert rows(rsd, f"select a from {t} where id = 3") == [["c^^"]]
+    d = run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv acceptinvchars 'ab'", expect="FAILED")
+    assert "ACCEPTINVCHARS" in d["Error"]

@@ -2,8 +2,12 @@
 // DuckDB's readers. CSV and delimited text are read with the target's column types and
 // DuckDB's reject tables, so each bad line becomes an stl_load_errors row (file, line,
 // column, reason) and MAXERROR decides whether the good rows stay.
+#include <algorithm>
+#include <cstdio>
 #include <map>
 
+#include "athena/engine.h"
+#include "base/ids.h"
 #include "base/strings.h"
 #include "io/file.h"
 #include "nlohmann/json.hpp"
@@ -25,7 +29,8 @@ struct CopyOptions {
   std::string dateformat, timeformat;
   std::optional<std::string> null_as;
   bool empty_as_null = false, blanks_as_null = false, fill_record = false, escape = false, remove_quotes = false;
-  bool manifest = false;
+  bool manifest = false, truncate_columns = false;
+  std::optional<char> accept_inv_chars;  // ACCEPTINVCHARS: the replacement character
   int64_t max_error = 0;
 };
 
@@ -104,7 +109,14 @@ absl::StatusOr<CopyOptions> ParseOptions(TokenCursor& c) {
       o.remove_quotes = true;
     } else if (c.Accept("ACCEPTINVCHARS")) {
       c.Accept("AS");
-      if (c.peek().kind == TokenKind::kString) c.Next();
+      o.accept_inv_chars = '?';
+      if (c.peek().kind == TokenKind::kString) {
+        ASSIGN_OR_RETURN(std::string r, c.String("ACCEPTINVCHARS replacement character"));
+        if (r.size() != 1 || r[0] == 0 || static_cast<unsigned char>(r[0]) > 127) {
+          return WarehouseError("XX000", "ACCEPTINVCHARS replacement character must be a single ASCII character");
+        }
+        o.accept_inv_chars = r[0];
+      }
     } else if (c.Accept("MAXERROR")) {
       c.Accept("AS");
       ASSIGN_OR_RETURN(o.max_error, c.Integer("MAXERROR"));
@@ -115,7 +127,9 @@ absl::StatusOr<CopyOptions> ParseOptions(TokenCursor& c) {
           c.peek().Is("PRESET")) {
         c.Next();
       }
-    } else if (c.Accept("TRUNCATECOLUMNS") || c.Accept("ACCEPTANYDATE") || c.Accept("IGNOREBLANKLINES") ||
+    } else if (c.Accept("TRUNCATECOLUMNS")) {
+      o.truncate_columns = true;
+    } else if (c.Accept("ACCEPTANYDATE") || c.Accept("IGNOREBLANKLINES") ||
                c.Accept("TRIMBLANKS") || c.Accept("ROUNDEC") || c.Accept("EXPLICIT_IDS") || c.Accept("NOLOAD") ||
                c.Accept("SERIALIZETOJSON")) {
       // Accepted; sluice behaves the same with or without them.
@@ -127,9 +141,11 @@ absl::StatusOr<CopyOptions> ParseOptions(TokenCursor& c) {
   return o;
 }
 
-// A target column: name and DuckDB type.
+// A target column: name, DuckDB type, and the declared length of a CHAR/VARCHAR column
+// (pg_internal.column_types; 0: unknown, not enforced).
 struct Column {
   std::string name, type;
+  int64_t length = 0;
 };
 
 std::string ErrCode(const std::string& message, const std::string& type) {
@@ -144,6 +160,75 @@ std::string ErrCode(const std::string& message, const std::string& type) {
   }
   if (message.find("unicode") != std::string::npos || message.find("UTF") != std::string::npos) return "1220";
   return "1200";
+}
+
+// The length of the valid UTF-8 sequence at `p` (n bytes available), 0 if it is invalid,
+// -1 if it may be valid but continues past the end.
+int Utf8SequenceLength(const unsigned char* p, size_t n) {
+  unsigned char b = p[0];
+  if (b < 0x80) return 1;
+  int len;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (b >= 0xC2 && b <= 0xDF) {
+    len = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    len = 3;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    len = 4;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  for (int i = 1; i < len; ++i) {
+    if (static_cast<size_t>(i) >= n) return -1;
+    unsigned char lower = i == 1 ? lo : 0x80, upper = i == 1 ? hi : 0xBF;
+    if (p[i] < lower || p[i] > upper) return 0;
+  }
+  return len;
+}
+
+// Copies `in` to `out` with each byte of an invalid UTF-8 sequence replaced by `rep` (so a
+// bad three-byte character becomes three of them, as Redshift does). The number of bytes
+// replaced; `out` is not left behind when none were.
+absl::StatusOr<int64_t> ReplaceInvalidUtf8(const std::string& in, const std::string& out, char rep) {
+  std::FILE* f = std::fopen(in.c_str(), "rb");
+  if (f == nullptr) return WarehouseError("XX000", StrCat("cannot read ", in));
+  std::FILE* g = std::fopen(out.c_str(), "wb");
+  if (g == nullptr) {
+    std::fclose(f);
+    return WarehouseError("XX000", StrCat("cannot write ", out));
+  }
+  int64_t replaced = 0;
+  std::string buf;
+  std::vector<char> chunk(1 << 20);
+  bool eof = false, write_ok = true;
+  while (!eof) {
+    size_t got = std::fread(chunk.data(), 1, chunk.size(), f);
+    if (got < chunk.size()) eof = true;
+    buf.append(chunk.data(), got);
+    auto* p = reinterpret_cast<unsigned char*>(buf.data());
+    size_t i = 0;
+    while (i < buf.size()) {
+      int len = Utf8SequenceLength(p + i, buf.size() - i);
+      if (len < 0 && !eof) break;  // finish it with the next chunk
+      if (len <= 0) {
+        p[i] = static_cast<unsigned char>(rep);
+        ++replaced;
+        len = 1;
+      }
+      i += len;
+    }
+    write_ok = write_ok && std::fwrite(buf.data(), 1, i, g) == i;
+    buf.erase(0, i);
+  }
+  std::fclose(f);
+  write_ok = std::fclose(g) == 0 && write_ok;
+  if (!write_ok) return WarehouseError("XX000", StrCat("cannot write ", out));
+  if (replaced == 0) std::remove(out.c_str());
+  return replaced;
 }
 
 }  // namespace
@@ -189,6 +274,22 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
   std::vector<Column> all;
   for (const auto& r : cols.rows) {
     if (*r[0] == db_name && *r[1] == schema_name) all.push_back({*r[2], *r[3]});
+  }
+  {
+    auto declared = Duck(StrCat("SELECT column_name, type_text FROM ", SqlQuoteIdent(database_), ".", kInternalSchema,
+                                ".column_types WHERE table_name = ", SqlQuote(table), " AND schema_name = ",
+                                SqlQuote(db_name == "temp" ? "public" : schema_name)));
+    if (declared.ok()) {
+      for (const auto& r : declared->rows) {
+        std::string text = r[1].value_or("");
+        auto open = text.find('(');
+        int64_t n = 0;
+        if (open == std::string::npos || !ParseNumber(text.substr(open + 1, text.find(')') - open - 1), &n)) continue;
+        for (auto& col : all) {
+          if (col.name == r[0].value_or("") && col.type == "VARCHAR") col.length = n;
+        }
+      }
+    }
   }
   std::vector<Column> load;
   if (target_cols.empty()) {
@@ -244,6 +345,29 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
   if (files.empty()) {
     return WarehouseError("XX000", StrCat("The specified S3 prefix '", loc.second, "' does not exist"));
   }
+  std::map<std::string, std::string> key_of_path;
+  for (const auto& f : files) key_of_path[f.path] = StrCat("s3://", f.bucket, "/", f.key);
+  // ACCEPTINVCHARS (CSV/text, uncompressed): a file with invalid UTF-8 is read from a copy
+  // in the lake engine's scratch dir with those bytes replaced. Without it such rows fail
+  // (err_code 1220).
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      if (!dir.empty()) athena::RemoveTree(dir);
+    }
+  } cleanup;
+  if (o.accept_inv_chars && (o.format == "CSV" || o.format == "TEXT") && o.compression.empty()) {
+    cleanup.dir = StrCat(wh_.lake().scratch_dir(), "/redshift-copy-", RandomHex(16));
+    RETURN_IF_ERROR(MakeDirs(cleanup.dir));
+    for (size_t i = 0; i < files.size(); ++i) {
+      std::string fixed = StrCat(cleanup.dir, "/", i);
+      ASSIGN_OR_RETURN(int64_t replaced, ReplaceInvalidUtf8(files[i].path, fixed, *o.accept_inv_chars));
+      if (replaced > 0) {
+        key_of_path[fixed] = key_of_path[files[i].path];
+        files[i].path = fixed;
+      }
+    }
+  }
   std::vector<std::string> paths;
   for (const auto& f : files) paths.push_back(SqlQuote(f.path));
   std::string file_list = StrCat("[", Join(paths, ", "), "]");
@@ -253,25 +377,68 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
     for (const auto& col : load) names.push_back(SqlQuoteIdent(col.name));
     insert_cols = StrCat("(", Join(names, ", "), ")");
   }
-  std::map<std::string, std::string> key_of_path;
-  for (const auto& f : files) key_of_path[f.path] = StrCat("s3://", f.bucket, "/", f.key);
 
   int64_t query = NextQueryId();
   std::string reader;
   bool rejects = false;
+  // CSV/text: NULL AS (default: CSV '', text \N) is NULL. An empty CHAR/VARCHAR field is an
+  // empty string unless EMPTYASNULL; DuckDB has one NULL string list for all columns, so
+  // with a non-empty NULL AS and non-character columns (whose empty fields must be NULL)
+  // empty character fields are NULL too. BLANKSASNULL: whitespace-only fields are NULL.
+  // Values longer than the declared length are cut by TRUNCATECOLUMNS (bytes, at a UTF-8
+  // character boundary), or fail their row with err_code 1204 (`length_check`, via a
+  // staging table).
+  std::string projection = "*";
+  std::string length_check;
+  std::vector<std::string> not_null_cols;
+  bool empty_is_null = true;
+  if (o.format == "CSV" || o.format == "TEXT") {
+    std::vector<std::string> exprs;
+    std::string marker = o.null_as.value_or(o.format == "CSV" ? "" : "\\N");
+    bool all_char = std::all_of(load.begin(), load.end(), [](const Column& x) { return x.type == "VARCHAR"; });
+    empty_is_null = !marker.empty() && !all_char;
+    for (const auto& col : load) {
+      std::string q = SqlQuoteIdent(col.name);
+      if (col.type != "VARCHAR") {
+        exprs.push_back(q);
+        continue;
+      }
+      if (marker.empty() && !o.empty_as_null) not_null_cols.push_back(SqlQuote(col.name));
+      std::string e = q;
+      if (col.length > 0 && o.truncate_columns) {
+        std::string n = std::to_string(col.length);
+        // The longest prefix of at most n bytes that ends on a character boundary.
+        e = StrCat("CASE WHEN strlen(", q, ") <= ", n, " THEN ", q, " ELSE left(", q, ", CAST(list_count(list_filter(",
+                   "list_transform(range(1, length(", q, ") + 1), k -> strlen(left(", q,
+                   ", CAST(k AS BIGINT)))), b -> b <= ", n, ")) AS BIGINT)) END");
+      }
+      if (o.empty_as_null) e = StrCat("NULLIF(", e, ", '')");
+      if (o.blanks_as_null) e = StrCat("CASE WHEN regexp_full_match(", e, ", '\\s+') THEN NULL ELSE ", e, " END");
+      exprs.push_back(StrCat(e, " AS ", q));
+    }
+    projection = Join(exprs, ", ");
+    std::vector<std::string> conds;
+    for (const auto& col : load) {
+      if (col.type == "VARCHAR" && col.length > 0 && !o.truncate_columns) {
+        conds.push_back(StrCat("strlen(", SqlQuoteIdent(col.name), ") > ", col.length));
+      }
+    }
+    length_check = Join(conds, " OR ");
+  }
   if (o.format == "CSV" || o.format == "TEXT") {
     std::vector<std::string> spec;
     for (const auto& col : load) spec.push_back(StrCat(SqlQuote(col.name), ": ", SqlQuote(col.type)));
     std::string delim = o.delimiter.empty() ? (o.format == "CSV" ? "," : "|") : o.delimiter;
     std::vector<std::string> nulls = {o.null_as.value_or(o.format == "CSV" ? "" : "\\N")};
-    // Empty fields of non-string columns are always NULL in Redshift.
-    if (nulls[0] != "") nulls.push_back("");
+    // Empty fields of non-character columns are always NULL in Redshift.
+    if (nulls[0] != "" && empty_is_null) nulls.push_back("");
     std::vector<std::string> quoted_nulls;
     for (const auto& n : nulls) quoted_nulls.push_back(SqlQuote(n));
     reader = StrCat("read_csv(", file_list, ", columns = {", Join(spec, ", "), "}, header = false, skip = ",
                     o.ignore_header, ", delim = ", SqlQuote(delim), ", nullstr = [", Join(quoted_nulls, ", "), "]",
                     ", auto_detect = false, strict_mode = false, null_padding = ", o.fill_record ? "true" : "false",
                     ", parallel = false");
+    if (!not_null_cols.empty()) StrAppend(&reader, ", force_not_null = [", Join(not_null_cols, ", "), "]");
     if (o.format == "CSV") {
       StrAppend(&reader, ", quote = ", SqlQuote(o.quote), ", escape = ", SqlQuote(o.quote));
     } else {
@@ -328,7 +495,21 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
 
   bool own_txn = status_ == 'I';
   if (own_txn) RETURN_IF_ERROR(DuckExec("BEGIN TRANSACTION"));
-  auto inserted = Duck(StrCat("INSERT INTO ", qualified, " ", insert_cols, " SELECT * FROM ", reader));
+  absl::StatusOr<QueryResult> inserted;
+  if (length_check.empty()) {
+    inserted = Duck(StrCat("INSERT INTO ", qualified, " ", insert_cols, " SELECT ", projection, " FROM ", reader));
+  } else {
+    (void)con_->Execute("DROP TABLE IF EXISTS temp.main.sluice_copy_stage");
+    inserted = Duck(StrCat("CREATE TEMP TABLE sluice_copy_stage AS SELECT *, row_number() OVER (PARTITION BY sluice_file "
+                           "ORDER BY sluice_seq) AS sluice_row FROM (SELECT ", projection,
+                           ", filename AS sluice_file, row_number() OVER () AS sluice_seq FROM ", reader, ")"));
+    if (inserted.ok()) {
+      std::vector<std::string> names;
+      for (const auto& col : load) names.push_back(SqlQuoteIdent(col.name));
+      inserted = Duck(StrCat("INSERT INTO ", qualified, " ", insert_cols, " SELECT ", Join(names, ", "),
+                             " FROM temp.main.sluice_copy_stage WHERE NOT coalesce(", length_check, ", false)"));
+    }
+  }
   if (!inserted.ok()) {
     if (own_txn) (void)con_->Execute("ROLLBACK");
     // One load error for the whole statement: the reader's own message.
@@ -354,6 +535,41 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
     if (rej.ok()) {
       errors = static_cast<int64_t>(rej->rows.size());
       std::string values;
+      if (!length_check.empty()) {
+        // Values longer than the declared length: the first such column of each row. The
+        // line is the row's number in its file, moved past the header and rejected lines.
+        std::string which = "CASE", value = "CASE", len = "CASE";
+        for (const auto& col : load) {
+          if (col.type != "VARCHAR" || col.length == 0) continue;
+          std::string w = StrCat(" WHEN strlen(", SqlQuoteIdent(col.name), ") > ", col.length, " THEN ");
+          StrAppend(&which, w, SqlQuote(col.name));
+          StrAppend(&value, w, SqlQuoteIdent(col.name));
+          StrAppend(&len, w, col.length);
+        }
+        auto bad = Duck(StrCat("SELECT sluice_file, sluice_row, ", which, " END, ", value, " END, ", len,
+                               " END FROM temp.main.sluice_copy_stage WHERE ", length_check,
+                               " ORDER BY sluice_file, sluice_row"));
+        if (bad.ok()) {
+          for (const auto& r : bad->rows) {
+            std::string path = r[0].value_or("");
+            int64_t line = 0;
+            ParseNumber(r[1].value_or("0"), &line);
+            line += o.ignore_header;
+            for (const auto& e : rej->rows) {
+              int64_t l = 0;
+              if (e[0].value_or("") == path && ParseNumber(e[1].value_or("0"), &l) && l <= line) ++line;
+            }
+            std::string raw = r[3].value_or("");
+            StrAppend(&values, values.empty() ? "" : ", ",
+                      "(100, 0, 0, CAST(timezone('UTC', current_timestamp) AS TIMESTAMP), 1, ", query, ", ",
+                      SqlQuote(key_of_path.contains(path) ? key_of_path[path] : path), ", ", line, ", ",
+                      SqlQuote(r[2].value_or("")), ", 'varchar', ", SqlQuote(r[4].value_or("")), ", 0, '', ",
+                      SqlQuote(raw.substr(0, 1024)), ", 1204, 'String length exceeds DDL length')");
+            ++errors;
+          }
+        }
+        (void)con_->Execute("DROP TABLE IF EXISTS temp.main.sluice_copy_stage");
+      }
       for (const auto& r : rej->rows) {
         std::string path = r[0].value_or(""), colname = r[2].value_or(""), msg = r[4].value_or("");
         std::string type = type_of.contains(colname) ? type_of[colname] : "";
@@ -367,6 +583,7 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
         if (auto p = msg.find(". "); p != std::string::npos && msg.starts_with("Error when converting")) {
           reason = msg.substr(p + 2);
         }
+        if (ErrCode(msg, type) == "1220") reason = "String contains invalid or unsupported UTF-8 codepoints.";
         if (msg.starts_with("Expected Number of Columns")) {
           reason = msg.find("Found: ") != std::string::npos && load.size() > 0 ? StrCat("Delimiter not found or extra column(s) found: ", msg) : msg;
         }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -29,6 +30,7 @@ struct UnloadOptions {
   std::string delimiter, compression, extension;
   std::optional<std::string> null_as;
   int64_t max_file_bytes = 6.2 * 1024 * 1024 * 1024;
+  bool max_file_size = false;  // MAXFILESIZE given: split the output at max_file_bytes
 };
 
 absl::StatusOr<UnloadOptions> ParseUnloadOptions(TokenCursor& c) {
@@ -100,6 +102,7 @@ absl::StatusOr<UnloadOptions> ParseUnloadOptions(TokenCursor& c) {
         c.Accept("MB");
       }
       o.max_file_bytes = n * unit;
+      o.max_file_size = true;
       if (o.max_file_bytes < 5 * 1024 * 1024 || o.max_file_bytes > 6.2 * 1024 * 1024 * 1024) {
         return WarehouseError("XX000", "MAXFILESIZE must be between 5 MB and 6.2 GB");
       }
@@ -203,14 +206,25 @@ absl::StatusOr<WarehouseResult> Session::Unload(const std::string& sql) {
   // Redshift's names: one file per slice (one slice here), or 000 for PARALLEL OFF.
   std::string file_name = StrCat(o.parallel ? "0000_part_00" : "000", ext);
   std::string target;
-  if (o.partition_by.empty()) {
+  // Split files: DuckDB starts a new file once one reaches FILE_SIZE_BYTES, checked after each
+  // chunk (CSV/JSON) or row group (Parquet), so the threshold leaves room for the last one.
+  bool split = o.max_file_size || !o.partition_by.empty();
+  if (o.max_file_size) {
+    int64_t margin = std::min<int64_t>(o.max_file_bytes / 5, 64 * 1024 * 1024);
+    opts.push_back(StrCat("FILE_SIZE_BYTES ", o.max_file_bytes - margin));
+    // Parquet row groups small enough (at ~64 bytes a row) to fit in the margin.
+    if (o.format == "PARQUET") opts.push_back(StrCat("ROW_GROUP_SIZE ", std::clamp<int64_t>(margin / 64, 2048, 122880)));
+  }
+  if (!split) {
     target = StrCat(scratch, "/", file_name);
   } else {
-    std::vector<std::string> cols;
-    for (const auto& p : o.partition_by) cols.push_back(SqlQuoteIdent(p));
-    opts.push_back(StrCat("PARTITION_BY (", Join(cols, ", "), ")"));
+    if (!o.partition_by.empty()) {
+      std::vector<std::string> cols;
+      for (const auto& p : o.partition_by) cols.push_back(SqlQuoteIdent(p));
+      opts.push_back(StrCat("PARTITION_BY (", Join(cols, ", "), ")"));
+      if (o.include) opts.push_back("WRITE_PARTITION_COLUMNS true");
+    }
     opts.push_back(StrCat("FILENAME_PATTERN ", SqlQuote("data_{i}")));
-    if (o.include) opts.push_back("WRITE_PARTITION_COLUMNS true");
     target = scratch;
   }
   ASSIGN_OR_RETURN(QueryResult q, Duck(StrCat("COPY (", tr.sql, ") TO ", SqlQuote(target), " (", Join(opts, ", "), ")")));
@@ -219,8 +233,9 @@ absl::StatusOr<WarehouseResult> Session::Unload(const std::string& sql) {
 
   std::vector<std::string> files;
   WalkFiles(scratch, "", &files);
-  if (!o.partition_by.empty()) {
-    // data_0.<ext> -> 0000_part_00<ext>, data_1 -> 0000_part_01, ... per partition folder.
+  if (split) {
+    // data_0.<ext> -> 0000_part_00<ext>, data_1 -> 0000_part_01, ... per partition folder;
+    // PARALLEL OFF without partitions: 000, 001, ...
     for (auto& f : files) {
       auto slash = f.rfind('/');
       std::string dir = slash == std::string::npos ? "" : f.substr(0, slash + 1);
@@ -228,7 +243,11 @@ absl::StatusOr<WarehouseResult> Session::Unload(const std::string& sql) {
       int n = 0;
       if (base.starts_with("data_")) ParseNumber(base.substr(5, base.find('.') - 5), &n);
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%s_part_%02d", o.parallel ? "0000" : "000", n);
+      if (!o.parallel && o.partition_by.empty()) {
+        std::snprintf(buf, sizeof buf, "%03d", n);
+      } else {
+        std::snprintf(buf, sizeof buf, "%s_part_%02d", o.parallel ? "0000" : "000", n);
+      }
       std::string renamed = StrCat(dir, buf, ext);
       if (::rename((scratch + "/" + f).c_str(), (scratch + "/" + renamed).c_str()) != 0) {
         return WarehouseError("XX000", StrCat("cannot rename unload file ", f));
