@@ -15,8 +15,8 @@ FINAL = ("FINISHED", "FAILED", "ABORTED")
 ROLE = "arn:aws:iam::123456789012:role/MyRedshiftRole"
 
 
-def run(rsd, sql, expect="FINISHED", timeout=120.0):
-    out = rsd.execute_statement(Sql=sql, Database="dev", WorkgroupName="sluice-wg")
+def run(rsd, sql, expect="FINISHED", timeout=120.0, database="dev"):
+    out = rsd.execute_statement(Sql=sql, Database=database, WorkgroupName="sluice-wg")
     deadline = time.monotonic() + timeout
     while True:
         d = rsd.describe_statement(Id=out["Id"])
@@ -261,3 +261,35 @@ def test_copy_acceptinvchars(rsd, s3, bucket):
     assert rows(rsd, f"select a from {t} where id = 3") == [["c^^"]]
     d = run(rsd, f"copy {t} from 's3://{bucket}/{t}/' iam_role '{ROLE}' csv acceptinvchars 'ab'", expect="FAILED")
     assert "ACCEPTINVCHARS" in d["Error"]
+
+
+def test_create_and_drop_database(server_factory):
+    """CREATE DATABASE makes another database (its own file) that sessions can use, that
+    survives a restart and that DROP DATABASE removes."""
+    from sluice_helpers import make_client
+    srv = server_factory()
+    rsd = make_client("redshift-data", srv.endpoint)
+    run(rsd, "CREATE DATABASE analytics")
+    assert "analytics" in rsd.list_databases(Database="dev", WorkgroupName="sluice-wg")["Databases"]
+    run(rsd, "CREATE TABLE daily (day DATE, n INTEGER)", database="analytics")
+    run(rsd, "INSERT INTO daily VALUES ('2025-08-01', 3)", database="analytics")
+    d = run(rsd, "CREATE DATABASE analytics", expect="FAILED")
+    assert 'database "analytics" already exists' in d["Error"], d
+    d = run(rsd, "CREATE DATABASE \"9bad\"", expect="FAILED")
+    assert "invalid database name" in d["Error"], d
+    # The dev database does not see analytics' tables.
+    d = run(rsd, "SELECT * FROM daily", expect="FAILED")
+    assert 'relation "daily" does not exist' in d["Error"], d
+
+    srv.kill()
+    srv.start()
+    rsd = make_client("redshift-data", srv.endpoint)
+    assert rows(rsd, "SELECT 1") == [[1]]
+    out = run(rsd, "SELECT n FROM daily", database="analytics")
+    assert rsd.get_statement_result(Id=out["Id"])["Records"] == [[{"longValue": 3}]]
+    d = run(rsd, "DROP DATABASE analytics", database="analytics", expect="FAILED")
+    assert "currently open database" in d["Error"], d
+    run(rsd, "DROP DATABASE analytics")
+    assert "analytics" not in rsd.list_databases(Database="dev", WorkgroupName="sluice-wg")["Databases"]
+    d = run(rsd, "SELECT 1", database="analytics", expect="FAILED")
+    assert 'database "analytics" does not exist' in d["Error"], d

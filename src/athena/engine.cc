@@ -231,7 +231,9 @@ absl::Status Engine::Init() {
   // Queries reach the lake and the scratch folder only: no other file of the machine.
   RETURN_IF_ERROR(MakeDirs(scratch_dir_));
   std::string lake = store_.BucketDir("");
-  RETURN_IF_ERROR(con->Execute(StrCat("SET allowed_directories = [", SqlQuote(lake), ", ", SqlQuote(scratch_dir_ + "/"), "]")));
+  std::vector<std::string> allowed = {SqlQuote(lake), SqlQuote(scratch_dir_ + "/")};
+  for (const auto& d : extra_dirs_) allowed.push_back(SqlQuote(d.ends_with("/") ? d : d + "/"));
+  RETURN_IF_ERROR(con->Execute(StrCat("SET allowed_directories = [", Join(allowed, ", "), "]")));
   RETURN_IF_ERROR(con->Execute("SET enable_external_access = false"));
   RETURN_IF_ERROR(con->Execute("SET autoinstall_known_extensions = false"));
   RETURN_IF_ERROR(con->Execute("SET autoload_known_extensions = false"));

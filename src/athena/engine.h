@@ -85,6 +85,9 @@ class Engine {
                                         ScanSource* source);
   // Files DuckDB may write before they go to the lake must be under this folder.
   const std::string& scratch_dir() const { return scratch_dir_; }
+  // Lets DuckDB open files under `dir` after Init disables other file access (the
+  // warehouse attaches new database files there). REQUIRES: before Init.
+  void AllowDirectory(std::string dir) { extra_dirs_.push_back(std::move(dir)); }
 
  private:
   absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
@@ -105,6 +108,7 @@ class Engine {
   ObjectStore& store_;
   Database& db_;
   std::string scratch_dir_;
+  std::vector<std::string> extra_dirs_;
   std::mutex view_mu_;  // serializes view (re)definitions
   std::mutex prepared_mu_;
   std::map<std::string, std::string> prepared_;  // PREPARE name -> statement text

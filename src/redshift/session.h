@@ -64,6 +64,7 @@ class Session : public WarehouseSession {
   absl::StatusOr<WarehouseResult> DropProcedure(const std::string& sql);
   absl::StatusOr<WarehouseResult> Call(const std::string& sql);
   absl::StatusOr<WarehouseResult> ExternalSchema(const std::string& sql);
+  absl::StatusOr<WarehouseResult> CreateOrDropDatabase(const std::vector<Token>& tokens);
   absl::Status RefreshExternal(const std::vector<Token>& tokens);
 
   WarehouseImpl& wh_;
@@ -93,6 +94,9 @@ class WarehouseImpl : public Warehouse {
   int64_t NextQueryId() { return ++query_id_; }
   int64_t NextSessionId() { return ++session_id_; }
   std::mutex& external_mu() { return external_mu_; }
+  // CREATE DATABASE / DROP DATABASE: a database is the file <dir>/<name>.duckdb.
+  absl::Status CreateDatabase(Connection& con, const std::string& name);
+  absl::Status DropDatabase(Connection& con, const std::string& name, const std::string& current);
 
  private:
   absl::Status AttachDatabase(Connection& con, const std::string& name);

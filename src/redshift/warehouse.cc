@@ -260,6 +260,36 @@ absl::Status WarehouseImpl::AttachDatabase(Connection& con, const std::string& n
   return absl::OkStatus();
 }
 
+absl::Status WarehouseImpl::CreateDatabase(Connection& con, const std::string& name) {
+  {
+    std::lock_guard lock(mu_);
+    if (databases_.contains(name)) return WarehouseError("42P04", StrCat("database \"", name, "\" already exists"));
+  }
+  return AttachDatabase(con, name);
+}
+
+absl::Status WarehouseImpl::DropDatabase(Connection& con, const std::string& name, const std::string& current) {
+  {
+    std::lock_guard lock(mu_);
+    if (!databases_.contains(name)) return WarehouseError("3D000", StrCat("database \"", name, "\" does not exist"));
+  }
+  if (name == current) return WarehouseError("55006", "cannot drop the currently open database");
+  if (name == options_.default_database) {
+    return WarehouseError("55006", StrCat("cannot drop the default database \"", name, "\""));
+  }
+  auto st = con.Execute(StrCat("DETACH ", SqlQuoteIdent(name)));
+  if (!st.ok()) return WarehouseError("55006", StrCat("database \"", name, "\" is being accessed by other users"));
+  {
+    std::lock_guard lock(mu_);
+    databases_.erase(name);
+  }
+  std::string path = StrCat(options_.dir, "/", name, ".duckdb");
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  std::filesystem::remove(path + ".wal", ec);
+  return absl::OkStatus();
+}
+
 std::vector<std::string> WarehouseImpl::Databases() {
   std::lock_guard lock(mu_);
   return {databases_.begin(), databases_.end()};
@@ -370,6 +400,25 @@ absl::StatusOr<WarehouseResult> Session::RunStatement(const std::string& sql) {
   return result;
 }
 
+absl::StatusOr<WarehouseResult> Session::CreateOrDropDatabase(const std::vector<Token>& t) {
+  bool create = t[0].Is("CREATE");
+  WarehouseResult r;
+  r.command_tag = create ? "CREATE DATABASE" : "DROP DATABASE";
+  if (in_transaction()) {
+    return WarehouseError("25001", StrCat(r.command_tag, " cannot run inside a transaction block"));
+  }
+  std::string name = IdentValue(t[2]);
+  // Redshift's rules: 1-127 bytes, a letter or underscore first, then letters, digits,
+  // underscores or dollar signs.
+  static const std::regex kName("[a-z_][a-z0-9_$]{0,126}");
+  if (!std::regex_match(name, kName)) {
+    return WarehouseError("42602", StrCat("invalid database name \"", name, "\""));
+  }
+  ASSIGN_OR_RETURN(auto con, wh_.engine().Connect());
+  RETURN_IF_ERROR(create ? wh_.CreateDatabase(*con, name) : wh_.DropDatabase(*con, name, database()));
+  return r;
+}
+
 absl::StatusOr<WarehouseResult> Session::Dispatch(const std::string& sql) {
   std::vector<Token> t = Lex(sql);
   WarehouseResult r;
@@ -383,6 +432,7 @@ absl::StatusOr<WarehouseResult> Session::Dispatch(const std::string& sql) {
   if (t[0].Is("CREATE") && i + 1 < t.size() && t[i].Is("OR") && t[i + 1].Is("REPLACE")) i += 2;
   if (t[0].Is("CREATE") && i < t.size() && t[i].Is("PROCEDURE")) return CreateProcedure(sql);
   if (t[0].Is("DROP") && t.size() > 1 && t[1].Is("PROCEDURE")) return DropProcedure(sql);
+  if ((t[0].Is("CREATE") || t[0].Is("DROP")) && t.size() > 2 && t[1].Is("DATABASE")) return CreateOrDropDatabase(t);
   if ((t[0].Is("CREATE") || t[0].Is("DROP")) && t.size() > 2 && t[1].Is("EXTERNAL") && t[2].Is("SCHEMA")) {
     return ExternalSchema(sql);
   }
@@ -404,7 +454,7 @@ absl::StatusOr<WarehouseResult> Session::Dispatch(const std::string& sql) {
     return r;
   }
   if ((t[0].Is("CREATE") || t[0].Is("DROP")) && t.size() > 1 && t[1].Is("DATABASE")) {
-    return WarehouseError("0A000", "CREATE/DROP DATABASE is not supported by sluice: databases are files under the warehouse folder");
+    return WarehouseError("42601", "syntax error at end of input: CREATE/DROP DATABASE needs a database name");
   }
   RETURN_IF_ERROR(RefreshExternal(t));
   return RunTranslated(sql, t);

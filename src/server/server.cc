@@ -60,6 +60,7 @@ class ServerImpl final : public Server {
     WarehouseOptions warehouse;
     warehouse.dir = o.data_dir + "/redshift";
     ASSIGN_OR_RETURN(warehouse_, Warehouse::Open(warehouse, *duckdb_, *s3_, *catalog_, athena_->engine()));
+    athena_->engine().AllowDirectory(warehouse.dir);  // CREATE DATABASE attaches files there later
     RETURN_IF_ERROR(athena_->Init());
     dq_ = std::make_unique<DataQuality>(*catalog_, athena_->engine(), *duckdb_);
     JobsOptions jobs;
