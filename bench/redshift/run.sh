@@ -3,7 +3,9 @@
 # the Redshift Data API of a Sluice server, against the same statements run directly in
 # libduckdb (bench/redshift/duckdb_sql.cc, the libduckdb.so Sluice loads, a file database);
 # same run, same machine, same input files. The figure of each side is its median over
-# BENCH_ROUNDS; ratio = DuckDB's time / Sluice's time (1.0 = no overhead).
+# BENCH_ROUNDS; ratio = DuckDB's time / Sluice's time (1.0 = no overhead). Last, a GROUP BY
+# over the loaded table through the PostgreSQL wire protocol (bench/redshift/pg_query.py, a
+# minimal client on a kept connection) against the same query in libduckdb.
 #
 #   bench/redshift/run.sh                       # Sluice from build/src/cmd/sluice
 #   BENCH_ROWS=2000000 bench/redshift/run.sh
@@ -55,12 +57,16 @@ B_CSV=$("$DIRECT" "$DB" "$ROUNDS" "CREATE TABLE s ($COLS)" "DELETE FROM s" \
 B_PQ=$("$DIRECT" "$DB" "$ROUNDS" "" "DELETE FROM s" "INSERT INTO s SELECT * FROM read_parquet('$PARQUET')" | median)
 mkdir -p "$BENCH_TMP/unload"
 B_UN=$("$DIRECT" "$DB" "$ROUNDS" "" "" "COPY (SELECT * FROM s) TO '$BENCH_TMP/unload/x.parquet' (FORMAT parquet)" | median)
+QUERY="SELECT region, sum(qty * price) AS revenue, count(*) AS n FROM %s GROUP BY region ORDER BY region"
+# shellcheck disable=SC2059
+B_Q=$("$DIRECT" "$DB" "$ROUNDS" "" "" "$(printf "$QUERY" s)" | median)
 
-S_CSV="" S_PQ="" S_UN=""
+S_CSV="" S_PQ="" S_UN="" S_Q=""
 if [ -x "$SLUICE_BIN" ]; then
   PORT="$(bench_free_port)"
+  PG_PORT="$(bench_free_port)"
   mkdir -p "$BENCH_TMP/data"
-  "$SLUICE_BIN" server --data-dir "$BENCH_TMP/data" --port "$PORT" >"$BENCH_TMP/server.log" 2>&1 &
+  "$SLUICE_BIN" server --data-dir "$BENCH_TMP/data" --port "$PORT" --pg-port "$PG_PORT" >"$BENCH_TMP/server.log" 2>&1 &
   bench_track_pid $!
   bench_wait_http "http://127.0.0.1:$PORT/health" 30 $! || bench_die "the server did not start (see $BENCH_TMP/server.log)"
   if curl -s "http://127.0.0.1:$PORT/health" | grep -q '"redshift-data"'; then
@@ -69,6 +75,9 @@ if [ -x "$SLUICE_BIN" ]; then
     S_CSV=$(echo "$OUT" | "$BENCH_PY" -c 'import json,sys; print("\n".join(map(str, json.load(sys.stdin)["copy_csv"])))' | median)
     S_PQ=$(echo "$OUT" | "$BENCH_PY" -c 'import json,sys; print("\n".join(map(str, json.load(sys.stdin)["copy_parquet"])))' | median)
     S_UN=$(echo "$OUT" | "$BENCH_PY" -c 'import json,sys; print("\n".join(map(str, json.load(sys.stdin)["unload_parquet"])))' | median)
+    bench_log "sluice: the same query over the PostgreSQL wire protocol"
+    # shellcheck disable=SC2059
+    S_Q=$("$BENCH_PY" bench/redshift/pg_query.py 127.0.0.1 "$PG_PORT" "$ROUNDS" "$(printf "$QUERY" bench_sales)" | median)
   else
     bench_log "this sluice has no redshift-data service: baseline only"
   fi
@@ -86,3 +95,4 @@ row() {
 row "COPY CSV" "$B_CSV" "$S_CSV"
 row "COPY Parquet" "$B_PQ" "$S_PQ"
 row "UNLOAD Parquet" "$B_UN" "$S_UN"
+row "query (pgwire)" "$B_Q" "$S_Q"
