@@ -242,19 +242,11 @@ namespace {
 // A Step Functions / EventBridge message body: strings as they are, anything else as JSON.
 std::string BodyText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// MessageAttributes in the JSON shape ({"n": {"DataType": "String", "StringValue": "v"}}).
-std::map<std::string, SqsAttributeValue> SqsAttributes(const Json& in) {
-  std::map<std::string, SqsAttributeValue> out;
-  if (!in.is_object()) return out;
-  for (const auto& [name, v] : in.items()) {
-    if (!v.is_object()) continue;
-    out[name] = {v.value("DataType", "String"), v.value("StringValue", ""), v.value("BinaryValue", "")};
-  }
-  return out;
-}
-
-SnsMessageAttributes SnsAttributes(const Json& in) {
-  SnsMessageAttributes out;
+// MessageAttributes in the JSON shape ({"n": {"DataType": "String", "StringValue": "v"}}),
+// as SQS's and SNS's in-process requests take them (both have these three fields).
+template <typename Value>
+std::map<std::string, Value> MessageAttributes(const Json& in) {
+  std::map<std::string, Value> out;
   if (!in.is_object()) return out;
   for (const auto& [name, v] : in.items()) {
     if (!v.is_object()) continue;
@@ -292,7 +284,7 @@ void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& s
     SqsSendRequest r;
     r.body = input;
     r.group_id = target.value("SqsParameters", Json::object()).value("MessageGroupId", "");
-    r.attributes = SqsAttributes(target.value("MessageAttributes", Json::object()));
+    r.attributes = MessageAttributes<SqsAttributeValue>(target.value("MessageAttributes", Json::object()));
     std::string arn = target.value("Arn", "");
     if (arn.ends_with(".fifo")) r.dedup_id = HexEncode(Sha256(input));
     return sqs.Send(arn, std::move(r)).status();
@@ -324,7 +316,7 @@ void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& s
     r.message = params.contains("Message") ? BodyText(params["Message"]) : "";
     r.subject = params.value("Subject", "");
     r.message_structure = params.value("MessageStructure", "");
-    r.message_attributes = SnsAttributes(params.value("MessageAttributes", Json::object()));
+    r.message_attributes = MessageAttributes<SnsMessageAttribute>(params.value("MessageAttributes", Json::object()));
     r.message_group_id = params.value("MessageGroupId", "");
     r.message_deduplication_id = params.value("MessageDeduplicationId", "");
     std::string arn = params.value("TopicArn", params.value("TargetArn", ""));
