@@ -3,6 +3,9 @@ BUILD_DIR ?= build
 DATA_DIR ?= sluice-data
 PORT ?= 4566
 JOBS ?= $(shell nproc)
+# ccache hits across clones in other folders (CI builds a fresh clone elsewhere).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: run test build deps configure unit integration bench fuzz clean
 
