@@ -13,7 +13,9 @@ function(sluice_library NAME)
     add_executable(${target}_test ${ARG_TESTS})
     target_compile_options(${target}_test PRIVATE -Wall -Wextra -Werror)
     target_link_libraries(${target}_test PRIVATE ${target} GTest::gtest GTest::gtest_main)
-    gtest_discover_tests(${target}_test DISCOVERY_TIMEOUT 30)
+    # Sources are compiled from the build directory with relative paths (ccache's
+    # CCACHE_BASEDIR), so tests that find data files next to __FILE__ run from there.
+    gtest_discover_tests(${target}_test DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   endif()
   # FUZZERS: libFuzzer targets (one per parser), built with -DSLUICE_FUZZ=ON under clang.
   if(SLUICE_FUZZ)

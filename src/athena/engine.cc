@@ -6,6 +6,7 @@
 #include <set>
 
 #include "athena/ddl.h"
+#include "base/json.h"
 #include "base/strings.h"
 #include "io/checksum.h"
 #include "io/file.h"
@@ -247,7 +248,7 @@ std::string ViewSql(const Json& view) {
   if (ConsumePrefix(&t, "/* Presto View: ")) {
     auto end = t.find(" */");
     if (auto decoded = Base64Decode(t.substr(0, end))) {
-      Json j = Json::parse(*decoded, nullptr, false);
+      Json j = ParseJson(*decoded);
       if (j.is_object()) return j.value("originalSql", "");
     }
   }

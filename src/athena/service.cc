@@ -1,5 +1,7 @@
 #include <random>
 
+#include "base/json.h"
+#include "base/json.h"
 #include "athena/athena.h"
 #include "io/checksum.h"
 #include "io/file.h"
@@ -146,7 +148,7 @@ absl::Status AthenaService::LoadRows(QueryExecution& q) {
   if (!csv.ok() || !meta.ok()) {
     return absl::NotFoundError(StrCat("The results of query ", q.id, " are no longer in ", q.output_location));
   }
-  auto columns = nlohmann::json::parse(*meta, nullptr, false);
+  auto columns = ParseJson(*meta);
   auto rows = ParseResultCsv(*csv);
   q.result = QueryResult{};
   if (columns.is_array()) {
@@ -175,7 +177,7 @@ absl::Status AthenaService::Init() {
       for (;;) {
         ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
-        loaded.push_back(FromJson(nlohmann::json::parse(s->Text(0), nullptr, false)));
+        loaded.push_back(FromJson(ParseJson(s->Text(0), kMaxStoredJsonDepth)));
       }
       return absl::OkStatus();
     }));

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "http/sigv4.h"
 
@@ -59,7 +60,7 @@ bool ApiClient::Call(const std::string& action, const Json& input, Json* out, st
     beast::flat_buffer buffer;
     bhttp::response<bhttp::string_body> res;
     bhttp::read(stream, buffer, res);
-    *out = Json::parse(res.body(), nullptr, false);
+    *out = ParseJson(res.body());
     if (res.result_int() != 200) {
       *error = out->is_object() ? StrCat(out->value("__type", "Error"), ": ", out->value("message", res.body()))
                                 : res.body();

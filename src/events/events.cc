@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "absl/strings/cord.h"
+#include "base/json.h"
 #include "base/ids.h"
 #include "base/strings.h"
 #include "spdlog/spdlog.h"
@@ -183,7 +184,7 @@ absl::Status EventBridge::Load() {
     for (;;) {
       ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      docs.emplace_back(s->Text(0), Json::parse(s->Text(1), nullptr, false));
+      docs.emplace_back(s->Text(0), ParseJson(s->Text(1), kMaxStoredJsonDepth));
     }
     return absl::OkStatus();
   }));
@@ -621,7 +622,7 @@ absl::StatusOr<Json> EventBridge::PutEvents(const Json& in) {
       fail("NotAuthorizedForSourceException", "Not authorized for the source.");
       continue;
     }
-    Json detail = Json::parse(detail_text, nullptr, false);
+    Json detail = ParseJson(detail_text);
     if (detail.is_discarded() || !detail.is_object()) {
       fail("MalformedDetail", "Detail is malformed.");
       continue;
@@ -784,7 +785,7 @@ void EventBridge::Deliver(Delivery& d, absl::Time now) {
     auto parts = Split(arn, ':');
     std::string service = parts.size() > 2 ? std::string(parts[2]) : "";
     if (service == "events") {
-      Json forwarded = Json::parse(*input, nullptr, false);
+      Json forwarded = ParseJson(*input);
       if (forwarded.is_object()) {
         std::shared_lock lock(mu_);
         auto bus = FindBus(arn);
@@ -834,7 +835,7 @@ absl::Status EventBridge::Invoke(const Json& target, const std::string& input) {
   std::string service = parts.size() > 2 ? std::string(parts[2]) : "";
   if (service == "events") {
     const Json& p = target.value("EventBridgeParameters", Json::object());
-    Json detail = Json::parse(input, nullptr, false);
+    Json detail = ParseJson(input);
     if (detail.is_discarded() || !detail.is_object()) detail = Json::object();
     Json event = {{"source", p.value("Source", "aws.scheduler")}, {"detail-type", p.value("DetailType", "Scheduled Event")},
                   {"resources", Json::array()}, {"detail", detail}};
@@ -854,7 +855,7 @@ absl::Status EventBridge::Invoke(const Json& target, const std::string& input) {
 absl::StatusOr<Json> EventBridge::TestEventPattern(const Json& in) {
   std::string pattern = in.value("EventPattern", ""), event_text = in.value("Event", "");
   if (pattern.empty() || event_text.empty()) return Invalid("EventPattern and Event must be specified.");
-  Json event = Json::parse(event_text, nullptr, false);
+  Json event = ParseJson(event_text);
   if (event.is_discarded() || !event.is_object()) return Invalid("Event is not valid JSON.");
   for (const char* k : {"id", "account", "source", "time", "region", "detail-type"}) {
     if (!event.contains(k)) return Invalid(StrCat("Parameter Event is not valid. Reason: Provided Event is missing required field ", k));
@@ -1150,7 +1151,7 @@ void EventBridge::Replay(std::string name) {
       state = "FAILED";
       break;
     }
-    Json event = Json::parse(text, nullptr, false);
+    Json event = ParseJson(text);
     if (!event.is_object()) continue;
     event["replay-name"] = name;
     std::shared_lock lock(mu_);

@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "absl/strings/cord.h"
+#include "base/json.h"
 #include "base/strings.h"
 #include "base/time.h"
 #include "http/aws_error.h"
@@ -77,7 +78,7 @@ absl::Status Scheduler::Load() {
     for (;;) {
       ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      Json doc = Json::parse(s->Text(2), nullptr, false);
+      Json doc = ParseJson(s->Text(2), kMaxStoredJsonDepth);
       if (!doc.is_object()) continue;
       (s->Text(0) == "group" ? groups_ : schedules_)[s->Text(1)] = doc;
     }
@@ -365,7 +366,7 @@ ServiceRoute MakeSchedulerService(Scheduler& scheduler) {
     const HttpRequest* request = &req;
     return std::make_unique<BufferedOperation>(
         [&scheduler, request, request_id](std::string text) {
-          Json body = StripWhitespace(text).empty() ? Json::object() : Json::parse(text, nullptr, false);
+          Json body = StripWhitespace(text).empty() ? Json::object() : ParseJson(text);
           absl::StatusOr<Json> out =
               body.is_object() ? scheduler.Call(request->method, request->path, *request, body)
                                : absl::StatusOr<Json>(Error(absl::StatusCode::kInvalidArgument, "ValidationException",

@@ -1,5 +1,6 @@
 #include "events/transform.h"
 
+#include "base/json.h"
 #include "base/strings.h"
 
 namespace sluice::events {
@@ -68,7 +69,7 @@ absl::Status ValidateTargetInput(const Json& target) {
   }
   if (target.contains("Input")) {
     if (!target["Input"].is_string()) return absl::InvalidArgumentError("Input must be a string of JSON text.");
-    Json j = Json::parse(target["Input"].get<std::string>(), nullptr, false);
+    Json j = ParseJson(target["Input"].get<std::string>());
     if (j.is_discarded()) return absl::InvalidArgumentError("Input is not valid JSON text.");
   }
   if (target.contains("InputPath")) {

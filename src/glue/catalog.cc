@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "absl/time/clock.h"
+#include "base/json.h"
 #include "base/strings.h"
 #include "io/file.h"
 
@@ -68,7 +69,7 @@ absl::StatusOr<std::vector<Json>> Catalog::ReadAll(const std::string& sql, const
     for (;;) {
       ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      out.push_back(Json::parse(s->Text(0), nullptr, false));
+      out.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
     }
     return absl::OkStatus();
   }));
@@ -130,7 +131,7 @@ absl::Status Catalog::UpdateDatabase(const std::string& name, const Json& input)
     g->Bind(1, n);
     ASSIGN_OR_RETURN(bool row, g->Step());
     if (!row) return NotFound(StrCat("Database ", name, " not found."));
-    Json old = Json::parse(g->Text(0), nullptr, false);
+    Json old = ParseJson(g->Text(0), kMaxStoredJsonDepth);
     Json doc = input;
     doc["Name"] = n;
     doc["CreateTime"] = old.value("CreateTime", NowSeconds());
@@ -209,7 +210,7 @@ absl::Status Catalog::UpdateTable(const std::string& dbname, const Json& input) 
     g->Bind(1, db).Bind(2, name);
     ASSIGN_OR_RETURN(bool row, g->Step());
     if (!row) return NotFound(StrCat("Table ", name, " not found."));
-    Json old = Json::parse(g->Text(0), nullptr, false);
+    Json old = ParseJson(g->Text(0), kMaxStoredJsonDepth);
     Json doc = input;
     doc["Name"] = name;
     doc["DatabaseName"] = db;

@@ -1,5 +1,6 @@
 #include "http/json_api.h"
 
+#include "base/json.h"
 #include "base/strings.h"
 
 namespace sluice {
@@ -32,7 +33,7 @@ ServiceRoute MakeJsonService(JsonServiceSpec spec) {
             return reply_error(AwsError{400, "InvalidAction", "JSON protocol requests must be POST.", {}});
           }
           nlohmann::json input = StripWhitespace(body).empty() ? nlohmann::json::object()
-                                                                : nlohmann::json::parse(body, nullptr, false);
+                                                                : ParseJson(body);
           if (input.is_discarded() || !input.is_object()) {
             return reply_error(AwsError{400, "SerializationException", "The request body is not a JSON object.", {}});
           }

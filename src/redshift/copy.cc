@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 
+#include "base/json.h"
+#include "base/json.h"
 #include "athena/engine.h"
 #include "base/ids.h"
 #include "base/strings.h"
@@ -313,7 +315,7 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
     if (exact == objs.end()) return WarehouseError("XX000", StrCat("Manifest file ", uri, " does not exist"));
     auto text = ReadFile(exact->path);
     if (!text.ok()) return WarehouseError("XX000", StrCat("cannot read manifest ", uri));
-    nlohmann::json m = nlohmann::json::parse(*text, nullptr, false);
+    nlohmann::json m = ParseJson(*text);
     if (!m.is_object() || !m.contains("entries")) {
       return WarehouseError("XX000", StrCat("Invalid manifest ", uri, ": no \"entries\" array"));
     }
@@ -473,7 +475,7 @@ absl::StatusOr<WarehouseResult> Session::Copy(const std::string& sql) {
       auto exact = std::find_if(objs.begin(), objs.end(), [&](const LakeObject& x) { return x.key == jl.second; });
       if (exact == objs.end()) return WarehouseError("XX000", StrCat("JSONPaths file ", o.json_spec, " does not exist"));
       auto text = ReadFile(exact->path);
-      nlohmann::json jp = nlohmann::json::parse(text.ok() ? *text : "", nullptr, false);
+      nlohmann::json jp = ParseJson(text.ok() ? *text : "");
       if (!jp.is_object() || !jp.contains("jsonpaths") || !jp["jsonpaths"].is_array()) {
         return WarehouseError("XX000", StrCat("Invalid JSONPath format in ", o.json_spec));
       }

@@ -12,6 +12,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
+#include "base/json.h"
+#include "base/json.h"
 #include "base/strings.h"
 #include "io/checksum.h"
 #include "nlohmann/json.hpp"
@@ -102,7 +104,7 @@ std::string ObjectMeta::ToJson() const {
 
 ObjectMeta ObjectMeta::FromJson(const std::string& json) {
   ObjectMeta m;
-  auto j = nlohmann::json::parse(json, nullptr, false);
+  auto j = ParseJson(json);
   if (j.is_discarded() || !j.is_object()) return m;
   m.content_type = j.value("ct", m.content_type);
   m.headers = KvFromJson(j.value("h", nlohmann::json::array()));
@@ -431,7 +433,7 @@ absl::StatusOr<std::string> ObjectStore::GetBucketConfig(const std::string& buck
     return absl::OkStatus();
   }));
   if (!found) return NoSuchBucket();
-  auto j = nlohmann::json::parse(config, nullptr, false);
+  auto j = ParseJson(config);
   if (!j.is_object() || !j.contains(name) || !j[name].is_string()) return std::string();
   return j[name].get<std::string>();
 }
@@ -442,7 +444,7 @@ absl::Status ObjectStore::SetBucketConfig(const std::string& bucket, const std::
     s->Bind(1, bucket);
     ASSIGN_OR_RETURN(bool found, s->Step());
     if (!found) return NoSuchBucket();
-    auto j = nlohmann::json::parse(s->Text(0), nullptr, false);
+    auto j = ParseJson(s->Text(0), kMaxStoredJsonDepth);
     s->Reset();
     if (!j.is_object()) j = nlohmann::json::object();
     if (value.empty()) j.erase(name);

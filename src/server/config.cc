@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "io/file.h"
 #include "nlohmann/json.hpp"
@@ -17,7 +18,7 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
     text = ReadFile(path);
   }
   if (!text.ok()) return text.status();
-  auto j = nlohmann::json::parse(*text, nullptr, false);
+  auto j = ParseJson(*text);
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError(StrCat(path, " is not valid JSON; fix it or delete it to get the defaults"));
   }

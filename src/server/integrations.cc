@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "io/checksum.h"
 #include "states/language.h"
@@ -52,7 +53,7 @@ absl::StatusOr<Json> JsonRoutes::Call(const std::string& service, const std::str
   std::string body = input.dump();
   op->OnBody(body);
   HttpResponse r = op->Finish();
-  Json out = StripWhitespace(r.body).empty() ? Json::object() : Json::parse(r.body, nullptr, false);
+  Json out = StripWhitespace(r.body).empty() ? Json::object() : ParseJson(r.body);
   if (r.status != 200) {
     std::string code = out.is_object() ? out.value("__type", "ServiceException") : "ServiceException";
     if (auto hash = code.rfind('#'); hash != std::string::npos) code = code.substr(hash + 1);
@@ -162,12 +163,12 @@ void RegisterItemReader(StepFunctions& sfn, ObjectStore& store) {
     }
     std::string type = config.value("InputType", "JSON");
     if (type == "JSON") {
-      items = Json::parse(text, nullptr, false);
+      items = ParseJson(text);
       if (!items.is_array()) return fail("The ItemReader object is not a JSON array");
     } else if (type == "JSONL") {
       for (auto line : Split(text, '\n')) {
         if (StripWhitespace(line).empty()) continue;
-        Json item = Json::parse(line, nullptr, false);
+        Json item = ParseJson(line);
         if (item.is_discarded()) return fail("A line of the ItemReader object is not JSON");
         items.push_back(std::move(item));
       }

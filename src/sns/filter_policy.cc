@@ -1,5 +1,6 @@
 #include "sns/filter_policy.h"
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -83,7 +84,7 @@ absl::StatusOr<std::string> FilterPolicyToPattern(std::string_view policy, Filte
     ConsumePrefix(&m, "Event pattern is not valid. Reason: ");
     return Invalid(m);
   }
-  Json doc = Json::parse(policy, nullptr, false);
+  Json doc = ParseJson(policy);
   if (!doc.is_object()) return Invalid("Filter policy must be a JSON object");
   if (doc.empty()) return std::string(policy);  // {} matches everything, as on AWS
   Counter counter{scope, {}};
@@ -100,7 +101,7 @@ std::vector<events::FlatField> AttributesToFields(const SnsMessageAttributes& at
     f.path = {name};
     std::string_view type = attr.data_type;
     if (type == "String.Array") {
-      Json arr = Json::parse(attr.string_value, nullptr, false);
+      Json arr = ParseJson(attr.string_value);
       if (!arr.is_array()) {
         f.values.push_back(events::Value::String(attr.string_value));
       } else {

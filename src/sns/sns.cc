@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "absl/strings/cord.h"
+#include "base/json.h"
 #include "base/ids.h"
 #include "base/strings.h"
 #include "http/message.h"
@@ -196,7 +197,7 @@ const char* kEffectiveDeliveryPolicy =
     R"("disableSubscriptionOverrides":false,"defaultRequestPolicy":{"headerContentType":"text/plain; charset=UTF-8"}}})";
 
 absl::Status ValidateDeliveryPolicy(const std::string& value, bool topic) {
-  Json j = Json::parse(value, nullptr, false);
+  Json j = ParseJson(value);
   if (!j.is_object()) return SnsInvalid("Invalid parameter: DeliveryPolicy: failed to parse JSON.");
   const Json* policy = nullptr;
   if (topic) {
@@ -257,7 +258,7 @@ absl::Status ValidateAttributes(const SnsMessageAttributes& attrs, size_t* bytes
       return SnsInvalid(StrCat("Invalid parameter: Could not cast message attribute '", name, "' value to number."));
     }
     if (a.data_type == "String.Array") {
-      Json arr = Json::parse(a.string_value, nullptr, false);
+      Json arr = ParseJson(a.string_value);
       bool ok = arr.is_array() && std::all_of(arr.begin(), arr.end(), [](const Json& v) {
                   return v.is_string() || v.is_number() || v.is_boolean() || v.is_null();
                 });
@@ -378,7 +379,7 @@ absl::Status Sns::Impl::Load() {
   while (true) {
     ASSIGN_OR_RETURN(bool row, st->Step());
     if (!row) break;
-    Json j = Json::parse(st->Text(0), nullptr, false);
+    Json j = ParseJson(st->Text(0), kMaxStoredJsonDepth);
     if (!j.is_object()) continue;
     auto t = std::make_unique<SnsTopic>();
     t->arn = j.value("arn", "");
@@ -397,7 +398,7 @@ absl::Status Sns::Impl::Load() {
   while (true) {
     ASSIGN_OR_RETURN(bool row, st->Step());
     if (!row) break;
-    Json j = Json::parse(st->Text(0), nullptr, false);
+    Json j = ParseJson(st->Text(0), kMaxStoredJsonDepth);
     if (!j.is_object()) continue;
     auto s = std::make_unique<SnsSubscription>();
     s->arn = j.value("arn", "");
@@ -429,7 +430,7 @@ absl::Status Sns::Impl::Load() {
   while (true) {
     ASSIGN_OR_RETURN(bool row, st->Step());
     if (!row) break;
-    Json j = Json::parse(st->Text(1), nullptr, false);
+    Json j = ParseJson(st->Text(1), kMaxStoredJsonDepth);
     if (!j.is_object()) continue;
     auto d = DeliveryFromJson(j);
     d->row = st->Int(0);
@@ -719,7 +720,7 @@ absl::Status ValidateSubscriptionAttribute(const std::string& protocol, const st
   if (name == "DeliveryPolicy") return value.empty() ? absl::OkStatus() : ValidateDeliveryPolicy(value, false);
   if (name == "RedrivePolicy") {
     if (value.empty()) return absl::OkStatus();
-    Json j = Json::parse(value, nullptr, false);
+    Json j = ParseJson(value);
     if (!j.is_object() || !j.contains("deadLetterTargetArn") || !j["deadLetterTargetArn"].is_string()) {
       return SnsInvalid("Invalid parameter: RedrivePolicy: deadLetterTargetArn is missing");
     }
@@ -951,7 +952,7 @@ absl::StatusOr<StringMap> Sns::Impl::GetSubscriptionAttributes(const std::string
     Json eff = Json::parse(kEffectiveDeliveryPolicy)["http"];
     Json policy = {{"healthyRetryPolicy", eff["defaultHealthyRetryPolicy"]}};
     if (auto d = s.attributes.find("DeliveryPolicy"); d != s.attributes.end()) {
-      Json mine = Json::parse(d->second, nullptr, false);
+      Json mine = ParseJson(d->second);
       if (mine.is_object()) policy.update(mine);
     }
     out["EffectiveDeliveryPolicy"] = policy.dump();
@@ -1008,7 +1009,7 @@ absl::StatusOr<SnsPublishResult> Sns::Impl::Publish(const std::string& topic_arn
   Json structured;
   if (!req.message_structure.empty()) {
     if (req.message_structure != "json") return SnsInvalid("Invalid parameter: MessageStructure");
-    structured = Json::parse(req.message, nullptr, false);
+    structured = ParseJson(req.message);
     if (!structured.is_object()) {
       return SnsInvalid("Invalid parameter: Message Structure - JSON message body failed to parse");
     }
@@ -1363,14 +1364,14 @@ void Sns::Impl::Deliver(std::unique_ptr<SnsDelivery> d) {
   if (!client_error) {
     RetryPolicy policy = DefaultPolicy(protocol);
     if (protocol == "http" || protocol == "https") {
-      Json tp = Json::parse(topic_policy.empty() ? "{}" : topic_policy, nullptr, false);
+      Json tp = ParseJson(topic_policy.empty() ? "{}" : topic_policy);
       bool no_overrides = false;
       if (tp.is_object() && tp.contains("http") && tp["http"].is_object()) {
         if (tp["http"].contains("defaultHealthyRetryPolicy")) ReadPolicy(tp["http"]["defaultHealthyRetryPolicy"], &policy);
         no_overrides = tp["http"].value("disableSubscriptionOverrides", false);
       }
       if (!no_overrides && attrs.contains("DeliveryPolicy")) {
-        Json sp = Json::parse(attrs["DeliveryPolicy"], nullptr, false);
+        Json sp = ParseJson(attrs["DeliveryPolicy"]);
         if (sp.is_object() && sp.contains("healthyRetryPolicy")) ReadPolicy(sp["healthyRetryPolicy"], &policy);
       }
     }
@@ -1390,7 +1391,7 @@ void Sns::Impl::Deliver(std::unique_ptr<SnsDelivery> d) {
   // Out of retries (or a client error): the subscription's dead-letter queue, else dropped.
   std::string dlq;
   if (!confirmation && attrs.contains("RedrivePolicy")) {
-    Json rp = Json::parse(attrs["RedrivePolicy"], nullptr, false);
+    Json rp = ParseJson(attrs["RedrivePolicy"]);
     if (rp.is_object()) dlq = rp.value("deadLetterTargetArn", "");
   }
   if (!dlq.empty() && options.sqs_sender) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "base/json.h"
 #include "base/ids.h"
 #include "base/strings.h"
 #include "io/checksum.h"
@@ -240,8 +241,8 @@ absl::Status SqsService::Load() {
     std::string name = q->Text(1);
     bool fifo = name.size() > 5 && name.compare(name.size() - 5, 5, ".fifo") == 0;
     e->queue = std::make_unique<Queue>(q->Int(0), name, fifo);
-    Json attrs = Json::parse(q->Text(2), nullptr, false);
-    Json tags = Json::parse(q->Text(3), nullptr, false);
+    Json attrs = ParseJson(q->Text(2), kMaxStoredJsonDepth);
+    Json tags = ParseJson(q->Text(3), kMaxStoredJsonDepth);
     if (attrs.is_object()) e->attributes = attrs.get<std::map<std::string, std::string>>();
     if (tags.is_object()) e->tags = tags.get<std::map<std::string, std::string>>();
     e->created_s = q->Int(4);
@@ -268,7 +269,7 @@ absl::Status SqsService::Load() {
     msg.id = m->Text(2);
     msg.body = m->Text(3);
     if (std::string a = m->Text(4); !a.empty()) {
-      auto attrs = AttributesFromJson(Json::parse(a, nullptr, false));
+      auto attrs = AttributesFromJson(ParseJson(a));
       if (attrs.ok()) msg.attributes = std::move(*attrs);
     }
     msg.trace_header = m->Text(5);
@@ -363,7 +364,7 @@ void SqsService::ApplyConfig(Entry& e) {
   e.redrive.reset();
   auto it = e.attributes.find("RedrivePolicy");
   if (it != e.attributes.end() && !it->second.empty()) {
-    Json p = Json::parse(it->second, nullptr, false);
+    Json p = ParseJson(it->second);
     if (p.is_object()) {
       RedrivePolicy r;
       r.dead_letter_arn = Str(p, "deadLetterTargetArn");
@@ -404,10 +405,10 @@ absl::Status SqsService::ValidateAttributes(const std::map<std::string, std::str
     } else if (k == "FifoThroughputLimit") {
       if (v != "perQueue" && v != "perMessageGroupId") return invalid();
     } else if (k == "Policy") {
-      if (!v.empty() && !Json::parse(v, nullptr, false).is_object()) return invalid("Invalid JSON policy.");
+      if (!v.empty() && !ParseJson(v).is_object()) return invalid("Invalid JSON policy.");
     } else if (k == "RedrivePolicy") {
       if (v.empty()) continue;
-      Json p = Json::parse(v, nullptr, false);
+      Json p = ParseJson(v);
       if (!p.is_object()) return invalid("Invalid value for the parameter RedrivePolicy.");
       std::string dlq = Str(p, "deadLetterTargetArn");
       int64_t max = 0;
@@ -428,7 +429,7 @@ absl::Status SqsService::ValidateAttributes(const std::map<std::string, std::str
       // The target's RedriveAllowPolicy must let this queue use it.
       auto allow = target->attributes.find("RedriveAllowPolicy");
       if (allow != target->attributes.end()) {
-        Json a = Json::parse(allow->second, nullptr, false);
+        Json a = ParseJson(allow->second);
         std::string perm = a.is_object() ? Str(a, "redrivePermission") : "";
         bool ok = perm != "denyAll";
         if (perm == "byQueue") {
@@ -438,7 +439,7 @@ absl::Status SqsService::ValidateAttributes(const std::map<std::string, std::str
         if (!ok) return invalid("Queue " + Arn(name) + " is not allowed to use the dead-letter queue.");
       }
     } else if (k == "RedriveAllowPolicy") {
-      Json p = Json::parse(v, nullptr, false);
+      Json p = ParseJson(v);
       if (!p.is_object()) return invalid("Invalid value for the parameter RedriveAllowPolicy.");
       std::string perm = Str(p, "redrivePermission");
       if (perm != "allowAll" && perm != "denyAll" && perm != "byQueue") {

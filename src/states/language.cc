@@ -1,5 +1,7 @@
 #include <openssl/evp.h>
 
+#include "base/json.h"
+#include "base/json.h"
 #include "states/language.h"
 
 #include <algorithm>
@@ -557,7 +559,7 @@ class PathParser {
              (IsDigit(Peek()) || Peek() == '-' || Peek() == '+' || Peek() == '.' || Peek() == 'e' || Peek() == 'E')) {
         ++pos_;
       }
-      Json n = Json::parse(s_.substr(begin, pos_ - begin), nullptr, false);
+      Json n = ParseJson(s_.substr(begin, pos_ - begin));
       if (n.is_discarded() || !n.is_number()) return false;
       *out = std::move(n);
       return true;
@@ -995,7 +997,7 @@ class IntrinsicParser {
              (IsDigit(Peek()) || Peek() == '-' || Peek() == '+' || Peek() == '.' || Peek() == 'e' || Peek() == 'E')) {
         ++pos_;
       }
-      Json n = Json::parse(s_.substr(begin, pos_ - begin), nullptr, false);
+      Json n = ParseJson(s_.substr(begin, pos_ - begin));
       if (n.is_discarded() || !n.is_number()) {
         pos_ = begin;
         return Fail("malformed number");
@@ -1258,7 +1260,7 @@ class IntrinsicEvaluator {
 
   absl::StatusOr<Json> StringToJson(std::string_view name, std::vector<Json>& args) {
     if (!args[0].is_string()) return ArgumentError(name, 0, "a string", args[0]);
-    Json parsed = Json::parse(args[0].get_ref<const std::string&>(), nullptr, false);
+    Json parsed = ParseJson(args[0].get_ref<const std::string&>());
     if (parsed.is_discarded()) {
       return IntrinsicError(StrCat("The function ", name, " could not parse ", Truncated(Dump(args[0])), " as JSON"));
     }

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "base/json.h"
 #include "base/ids.h"
 #include "base/strings.h"
 #include "base/time.h"
@@ -140,7 +141,7 @@ absl::StatusOr<Json> StepFunctions::Load(const std::string& kind, const std::str
     ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT doc FROM documents WHERE kind=? AND name=?"));
     s->Bind(1, kind).Bind(2, name);
     ASSIGN_OR_RETURN(bool row, s->Step());
-    if (row) out = Json::parse(s->Text(0), nullptr, false);
+    if (row) out = ParseJson(s->Text(0), kMaxStoredJsonDepth);
     s->Reset();
     return absl::OkStatus();
   }));
@@ -156,7 +157,7 @@ absl::StatusOr<std::vector<Json>> StepFunctions::LoadAll(const std::string& kind
     for (;;) {
       ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      out.push_back(Json::parse(s->Text(0), nullptr, false));
+      out.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
     }
     return absl::OkStatus();
   }));
@@ -290,12 +291,12 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
     return Invalid("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine");
   }
   std::string input_text = in.value("input", "{}");
-  Json input = Json::parse(input_text, nullptr, false);
+  Json input = ParseJson(input_text);
   if (input.is_discarded()) return Invalid("InvalidExecutionInput", StrCat("Invalid State Machine Execution Input: '", input_text, "'"));
   if (input_text.size() > 256 * 1024) return Invalid("InvalidExecutionInput", "The input is larger than 256 KB");
   std::string name = in.value("name", NewUuid());
   RETURN_IF_ERROR(CheckName(name));
-  Json definition = Json::parse(m.value("definition", "{}"), nullptr, false);
+  Json definition = ParseJson(m.value("definition", "{}"), kMaxStoredJsonDepth);
   auto e = std::make_shared<Execution>();
   e->name = name;
   e->machine_arn = m["stateMachineArn"];
@@ -350,7 +351,7 @@ absl::Status StepFunctions::Resume() {
     e->name = doc["name"];
     e->machine_arn = doc["stateMachineArn"];
     e->machine_name = (*m)["name"];
-    e->definition = Json::parse(m->value("definition", "{}"), nullptr, false);
+    e->definition = ParseJson(m->value("definition", "{}"), kMaxStoredJsonDepth);
     if (e->definition.contains("TimeoutSeconds")) {
       e->deadline = absl::FromUnixMillis(static_cast<int64_t>(doc.value("startDate", 0.0) * 1000)) +
                     absl::Seconds(e->definition["TimeoutSeconds"].get<double>());
@@ -362,13 +363,13 @@ absl::Status StepFunctions::Resume() {
       for (;;) {
         ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
-        e->events.push_back(Json::parse(s->Text(0), nullptr, false));
+        e->events.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
       }
       return absl::OkStatus();
     }));
     Json checkpoint = doc.value("sluice:checkpoint", Json::object());
     std::string start_at = checkpoint.value("state", "");
-    Json input = checkpoint.contains("input") ? checkpoint["input"] : Json::parse(doc.value("input", "{}"), nullptr, false);
+    Json input = checkpoint.contains("input") ? checkpoint["input"] : ParseJson(doc.value("input", "{}"));
     if (checkpoint.contains("entered_ms")) e->resume_entered = absl::FromUnixMillis(checkpoint["entered_ms"].get<int64_t>());
     if (checkpoint.contains("task")) e->resume_task = checkpoint["task"];
     e->doc = doc;
@@ -488,7 +489,7 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
   };
   hooks.new_token = [] { return NewUuid() + NewUuid(); };
   Json context = {{"Execution", {{"Id", e->arn}, {"Name", e->name}, {"StartTime", Iso(absl::FromUnixMillis(static_cast<int64_t>(e->doc.value("startDate", 0.0) * 1000)))},
-                                 {"Input", Json::parse(e->doc.value("input", "{}"), nullptr, false)},
+                                 {"Input", ParseJson(e->doc.value("input", "{}"))},
                                  {"RoleArn", ""}}},
                   {"StateMachine", {{"Id", e->machine_arn}, {"Name", e->machine_name}}}};
   states::Interpreter interpreter(e->definition, hooks);
@@ -657,7 +658,7 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
                       {"Status", (*d)["status"]}, {"StartDate", (*d)["startDate"]}, {"StopDate", (*d)["stopDate"]},
                       {"Input", (*d)["input"]}};
           if (d->contains("output")) {
-            out["Output"] = mode == "sync:2" ? Json::parse((*d)["output"].get<std::string>(), nullptr, false) : (*d)["output"];
+            out["Output"] = mode == "sync:2" ? ParseJson((*d)["output"].get<std::string>()) : (*d)["output"];
           }
           if (d->value("status", "") != "SUCCEEDED") {
             result = states::StatesError("States.TaskFailed", out.dump());
@@ -722,7 +723,7 @@ absl::StatusOr<Json> StepFunctions::TaskResponse(const std::string& action, cons
   if (action == "SendTaskHeartbeat") {
     it->second.last_heartbeat = absl::Now();
   } else if (action == "SendTaskSuccess") {
-    Json output = Json::parse(in.value("output", ""), nullptr, false);
+    Json output = ParseJson(in.value("output", ""));
     if (output.is_discarded()) return Invalid("InvalidOutput", "Invalid Output: the output is not valid JSON");
     it->second.result = output;
   } else {
@@ -839,7 +840,7 @@ absl::StatusOr<Json> StepFunctions::History(const Json& in) {
       for (;;) {
         ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
-        events.push_back(Json::parse(s->Text(0), nullptr, false));
+        events.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
       }
       return absl::OkStatus();
     }));

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -1859,7 +1860,13 @@ std::vector<Diagnostic> ValidateDefinition(std::string_view definition_json) {
     validator.Error(kInvalidJson, StrCat("Invalid JSON: ", scan.error()), "");
     return validator.Take();
   }
-  const Json root = Json::parse(definition_json, nullptr, /*allow_exceptions=*/false);
+  JsonParseError parse_error = JsonParseError::kNone;
+  const Json root = ParseJson(definition_json, &parse_error, kMaxStoredJsonDepth);
+  if (parse_error == JsonParseError::kTooDeep) {
+    validator.Error(kTooDeeplyNested,
+                    StrCat("The definition nests JSON deeper than ", kMaxStoredJsonDepth, " levels"), "");
+    return validator.Take();
+  }
   if (root.is_discarded()) {
     validator.Error(kInvalidJson, "Invalid JSON", "");
     return validator.Take();

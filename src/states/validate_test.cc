@@ -517,14 +517,14 @@ TEST(ValidateDefinitionTest, ExcessiveNestingIsReported) {
             std::set<std::string>{"TOO_DEEPLY_NESTED"});
 }
 
-TEST(ValidateDefinitionTest, DeeplyNestedPayloadDoesNotExhaustTheStack) {
+TEST(ValidateDefinitionTest, DeeplyNestedPayloadIsRefusedWithoutExhaustingTheStack) {
   const int depth = 100000;
   std::string payload(depth, '[');
   payload += std::string(depth, ']');
   const std::string definition = R"({"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": )" +
                                  payload + R"(, "Parameters": {"deep": )" + payload +
                                  R"(}, "End": true}}})";
-  EXPECT_FALSE(HasErrors(ValidateDefinition(definition)));
+  EXPECT_EQ(ErrorCodes(ValidateDefinition(definition)), std::set<std::string>{"TOO_DEEPLY_NESTED"});
 }
 
 TEST(ValidateDefinitionTest, ArbitraryInputNeverThrows) {
