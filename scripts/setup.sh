@@ -9,7 +9,7 @@ PACKAGES=(
   libboost-dev libssl-dev libsqlite3-dev libabsl-dev libpugixml-dev libsimdjson-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-boto3 python3-pytest awscli postgresql-client-15
+  python3 python3-boto3 python3-pytest python3-pytest-xdist awscli postgresql-client-15
 )
 # npm fetches DuckDB; a Node.js installed outside Debian's packages serves as well.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
