@@ -112,8 +112,11 @@ def test_kill9_keeps_acknowledged_events(server_factory):
     print(f"{len(acked)} events acknowledged over 3 kills")
 
     delivered = set()
-    wait_for(lambda: _drain_queue(sqs, url, delivered, lambda b: b["detail"]["mark"]) or acked <= delivered,
-             30, interval=0.2, what=f"{len(acked - delivered)} acknowledged events to reach the queue")
+    try:
+        wait_for(lambda: _drain_queue(sqs, url, delivered, lambda b: b["detail"]["mark"]) or acked <= delivered,
+                 30, interval=0.2, what="every acknowledged event to reach the queue")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {len(acked - delivered)} of {len(acked)} missing") from None
     missing = acked - _archived_marks(srv, archive)
     assert not missing, f"{len(missing)} acknowledged events not archived: {sorted(missing)[:10]}"
     srv.stop()
@@ -206,6 +209,9 @@ def test_kill9_scheduler_fires_due_schedules(server_factory):
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return set(got) >= {"down", *around}
 
-    wait_for(collect, 20, interval=0.2, what=f"every due schedule to fire (got {got})")
+    try:
+        wait_for(collect, 20, interval=0.2, what="every due schedule to fire")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; fired: {sorted(got)}") from None
     assert got.count("down") == 1, got
     srv.stop()
