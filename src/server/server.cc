@@ -48,7 +48,7 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(events_, EventBridge::Open(o.data_dir + "/events", events));
     notifications_ = std::make_unique<Notifications>(*s3_, config_.region);
     notifications_->SetEventBridge([this](const std::string& bus, nlohmann::json event) {
-      events_->Publish(bus, std::move(event));
+      (void)events_->Publish(bus, std::move(event));
     });
     router_.AddService(MakeS3Service(*s3_, notifications_.get()));
     routes_.services["eventbridge"] = {MakeEventsService(*events_), "AWSEvents", "EventBridge"};
@@ -86,7 +86,7 @@ class ServerImpl final : public Server {
     router_.AddService(routes_.services["sfn"].route);
     RedshiftDataOptions data_api;
     data_api.region = config_.region;
-    data_api.publish_event = [this](nlohmann::json e) { events_->Publish("default", std::move(e)); };
+    data_api.publish_event = [this](nlohmann::json e) { (void)events_->Publish("default", std::move(e)); };
     redshift_data_ = std::make_unique<RedshiftDataService>(*warehouse_, data_api);
     routes_.services["redshift-data"] = {MakeRedshiftDataService(*redshift_data_), "RedshiftData", "RedshiftData"};
     router_.AddService(routes_.services["redshift-data"].route);
@@ -113,6 +113,7 @@ class ServerImpl final : public Server {
     RegisterItemReader(*sfn_, *s3_);
     RegisterResultWriter(*sfn_, *s3_);
     RETURN_IF_ERROR(sfn_->Resume());
+    events_->Start();  // deliveries resume once every target service is registered
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();
       for (const auto& name : router_.ServiceNames()) services[name] = "running";
