@@ -1,5 +1,6 @@
 // sluice logs job <name> <run-id>: prints a Glue job run's output (and error) log from a
 // running server.
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 
@@ -15,7 +16,9 @@ int RunLogs(int argc, char** argv) {
   app.add_option("kind", kind, "what ran: job")->required()->check(CLI::IsMember({"job"}));
   app.add_option("name", name, "the job's name")->required();
   app.add_option("run-id", run_id, "the run (jr_...); default: the latest run");
-  app.add_option("--endpoint", endpoint, "the server")->capture_default_str();
+  if (const char* env = std::getenv("AWS_ENDPOINT_URL"); env && *env) endpoint = env;
+  app.add_option("--endpoint", endpoint, "the server (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)")
+      ->capture_default_str();
   app.add_option("--stream", stream, "output, error or all")->check(CLI::IsMember({"output", "error", "all"}))->capture_default_str();
   try {
     app.parse(argc, argv);
