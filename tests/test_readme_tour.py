@@ -51,12 +51,12 @@ def tour_script(blocks, port, sync_cli):
             parts.append("echo 'SKIPPED: sync-localhost does not resolve here'")
             continue
         text = text.replace("127.0.0.1:4566", f"127.0.0.1:{port}").replace("localhost:4566", f"localhost:{port}")
-        parts.append(f"echo '=== block {i + 1}'")
+        parts.append(f"printf '\\n=== block {i + 1}\\n'")
         if lang == "python":
             parts.append(f"python3 - <<'PYTHON_BLOCK'\n{text}PYTHON_BLOCK")
         else:
             parts.append(text)
-    return "\n".join(parts) + "\necho '=== done'\n"
+    return "\n".join(parts) + "\nprintf '\\n=== done\\n'\n"
 
 
 def test_readme_quick_tour(server_factory, sluice_bin, tmp_path):
@@ -110,7 +110,8 @@ def test_readme_quick_tour(server_factory, sluice_bin, tmp_path):
     assert "{'x': 1}" in out, out
     if sync_cli:
         assert '"status": "SUCCEEDED"' in out, out
-    # The object boto3 wrote is in the lake.
+    # The object boto3 wrote is in the lake, and curl reads it by virtual-host addressing.
+    assert re.search(r"^hi\n=== done", out, re.M), out
     assert (srv.data_dir / "s3" / "objects" / "lake" / "hello.txt").read_bytes() == b"hi"
 
 
