@@ -1,5 +1,5 @@
-"""Glue job runs and crawls across kill -9: an acknowledged run or crawl never vanishes and is
-never RUNNING forever; stored items that cannot resume do not stop the server from starting.
+"""Glue job runs, crawls and Data Quality evaluation runs across kill -9: an acknowledged run
+or crawl never vanishes and is never RUNNING forever; stored items that cannot resume do not stop the server from starting.
 
 Real processes, SIGKILL at random points (seeds printed), bounded rounds.
 """
@@ -99,7 +99,7 @@ def test_job_runs_survive_kill9(server_factory):
     assert all(r["JobRunState"] not in ACTIVE for r in all_runs(glue, job))
 
 
-def test_crawl_survives_kill9(server_factory):
+def test_crawl_and_data_quality_run_survive_kill9(server_factory):
     seed = int(os.environ.get("SLUICE_CRASH_SEED", random.randrange(1 << 30)))
     print(f"seed {seed}")
     rng = random.Random(seed)
@@ -131,3 +131,19 @@ def test_crawl_survives_kill9(server_factory):
     c = glue.get_crawler(Name=crawler)["Crawler"]
     assert c["State"] == "READY" and c["LastCrawl"]["Status"] == "SUCCEEDED", c
     glue.delete_crawler(Name=crawler)
+
+    # A Data Quality evaluation run acknowledged before kill -9 completes after the restart.
+    ruleset = unique_name("rules")
+    glue.create_data_quality_ruleset(Name=ruleset, Ruleset="Rules = [ RowCount = 3 ]")
+    run_id = glue.start_data_quality_ruleset_evaluation_run(
+        DataSource={"GlueTable": {"DatabaseName": db, "TableName": "sales"}}, Role=ROLE,
+        RulesetNames=[ruleset])["RunId"]
+    time.sleep(rng.uniform(0, 0.05))
+    srv.kill()
+    srv.start()
+    glue = make_client("glue", srv.endpoint)
+    run = wait_until(lambda: (lambda r: r if r["Status"] not in ("STARTING", "RUNNING") else None)(
+        glue.get_data_quality_ruleset_evaluation_run(RunId=run_id)), 60, f"the evaluation to end (seed {seed})")
+    assert run["Status"] == "SUCCEEDED" and len(run["ResultIds"]) == 1, (seed, run)
+    result = glue.get_data_quality_result(ResultId=run["ResultIds"][0])
+    assert [r["Result"] for r in result["RuleResults"]] == ["PASS"], (seed, result)

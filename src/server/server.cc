@@ -136,6 +136,7 @@ class ServerImpl final : public Server {
     jobs_->SetEndpoint(endpoint);
     RETURN_IF_ERROR(jobs_->ResumeRetries());  // runs and crawls a crash interrupted
     RETURN_IF_ERROR(crawlers_->Init());
+    RETURN_IF_ERROR(dq_->Init());
     sns_->SetEndpoint(endpoint);
     return absl::OkStatus();
   }
