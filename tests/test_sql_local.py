@@ -53,3 +53,15 @@ def test_sql_local_reads_the_lake_in_place(server, s3, athena, bucket, db, sluic
     assert rc == 1 and "no data directory" in err and "--data-dir" in err, err
     rc, _, err = local(sluice_bin, tmp_path, "SELECT 1")
     assert rc == 1 and "not a Sluice data directory" in err, err
+
+
+def test_sql_local_without_a_server(sluice_bin, tmp_path):
+    """A data dir no server runs on (here one without a catalog yet), from its parent folder
+    with the default --data-dir ./sluice-data."""
+    objects = tmp_path / "sluice-data" / "s3" / "objects" / "lake" / "raw"
+    objects.mkdir(parents=True)
+    (objects / "a.csv").write_text("x,y\n1,2\n3,4\n")
+    p = subprocess.run([str(sluice_bin), "sql", "--local", "SELECT sum(x) AS sx, sum(y) AS sy FROM 's3://lake/raw/a.csv'",
+                        "--format", "csv"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["sx,sy", "4,6"], p.stdout

@@ -135,6 +135,9 @@ class ServerImpl final : public Server {
     }));
     std::string endpoint = StrCat("http://", o.host == "0.0.0.0" ? "127.0.0.1" : o.host, ":", http_->port());
     jobs_->SetEndpoint(endpoint);
+    RETURN_IF_ERROR(jobs_->ResumeRetries());  // runs and crawls a crash interrupted
+    RETURN_IF_ERROR(crawlers_->Init());
+    RETURN_IF_ERROR(dq_->Init());
     sns_->SetEndpoint(endpoint);
     return absl::OkStatus();
   }
