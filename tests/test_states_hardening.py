@@ -205,6 +205,29 @@ def test_aws_size_and_name_limits(server, sfn):
     assert error_of(e)[:2] == ("ValidationException", 400)
 
 
+def test_history_quota_of_25000_events_fails_the_execution(server, sfn):
+    # Each item adds 4 events (iteration started / Pass entered / exited / iteration succeeded).
+    def machine(items):
+        return {"StartAt": "M", "States": {"M": {
+            "Type": "Map", "MaxConcurrency": 40, "End": True, "ResultSelector": {"n.$": "States.ArrayLength($)"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}}}}}, \
+            json.dumps(list(range(items)))
+    definition, items = machine(6300)
+    arn = sfn.start_execution(stateMachineArn=create(sfn, definition), input=items)["executionArn"]
+    d = finish(sfn, arn, 120)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Runtime"), d
+    assert "25000" in d["cause"]
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert len(events) == 25000 and events[-1]["type"] == "ExecutionFailed"
+    assert [e["id"] for e in events] == list(range(1, 25001))
+
+
 # ---------------------------------------------------------------------------------------
 # Resume
 
