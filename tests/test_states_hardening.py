@@ -205,6 +205,29 @@ def test_aws_size_and_name_limits(server, sfn):
     assert error_of(e)[:2] == ("ValidationException", 400)
 
 
+def test_history_quota_of_25000_events_fails_the_execution(server, sfn):
+    # Each item adds 4 events (iteration started / Pass entered / exited / iteration succeeded).
+    def machine(items):
+        return {"StartAt": "M", "States": {"M": {
+            "Type": "Map", "MaxConcurrency": 40, "End": True, "ResultSelector": {"n.$": "States.ArrayLength($)"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}}}}}, \
+            json.dumps(list(range(items)))
+    definition, items = machine(6300)
+    arn = sfn.start_execution(stateMachineArn=create(sfn, definition), input=items)["executionArn"]
+    d = finish(sfn, arn, 120)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Runtime"), d
+    assert "25000" in d["cause"]
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert len(events) == 25000 and events[-1]["type"] == "ExecutionFailed"
+    assert [e["id"] for e in events] == list(range(1, 25001))
+
+
 # ---------------------------------------------------------------------------------------
 # Resume
 
@@ -246,3 +269,144 @@ def test_an_execution_that_cannot_resume_is_failed_not_a_crash_loop(server_facto
             assert sfn.get_execution_history(executionArn=arn, reverseOrder=True)["events"][0]["type"] == "ExecutionFailed"
         assert "JSONata" in sfn.describe_execution(executionArn=ea)["cause"]
         srv.kill()
+
+
+# ---------------------------------------------------------------------------------------
+# kill -9
+
+
+CRASH_MACHINES = {
+    "wait": {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+        "P": {"Type": "Pass", "Parameters": {"n.$": "$.n", "doubled.$": "States.MathAdd($.n, $.n)"}, "End": True}}},
+    "map": {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3, "ItemSelector": {"v.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 1, "Next": "A"},
+            "A": {"Type": "Pass", "Parameters": {"sq.$": "States.MathAdd($.v, 1)"}, "End": True}}},
+        "End": True}}},
+    "retry": {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+              "Parameters": {"FunctionName": "absent", "Payload": {}},
+              "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "D"}], "End": True},
+        "D": {"Type": "Pass", "Parameters": {"n.$": "$.n", "caught.$": "$.err.Error"}, "End": True}}},
+}
+
+
+def crash_expected(kind, n):
+    if kind == "wait":
+        return {"n": n, "doubled": 2 * n}
+    if kind == "map":
+        return [{"sq": n + i + 1} for i in range(3)]
+    if kind == "retry":
+        return {"n": n, "caught": "States.TaskFailed"}
+    return {"n": n, "answer": {"echo": n}}
+
+
+def crash_input(kind, n):
+    return {"items": [n, n + 1, n + 2]} if kind == "map" else {"n": n}
+
+
+def test_kill9_keeps_started_executions_and_acknowledged_callbacks(server_factory):
+    seed = int(os.environ.get("SLUICE_CRASH_SEED", random.randrange(1 << 30)))
+    print(f"crash test seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
+    rng = random.Random(seed)
+    srv = server_factory(name="states-crash")
+    sfn = sfn_client(srv.endpoint)
+    activity = sfn.create_activity(name="crash-worker")["activityArn"]
+    machines = {k: create(sfn, d, name=f"crash-{k}") for k, d in CRASH_MACHINES.items()}
+    machines["callback"] = create(sfn, {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "TimeoutSeconds": 120, "ResultPath": "$.answer", "Next": "D"},
+        "D": {"Type": "Succeed"}}}, name="crash-callback")
+    started = {}  # execution ARN -> expected output (acknowledged StartExecution only)
+    acked = set()  # the n of executions whose SendTaskSuccess was acknowledged
+    redelivered = []  # ... whose task was handed out again (the callback was not applied)
+    held = []  # tasks answered in a burst right before the kill (the widest window for loss)
+    counter = iter(range(1, 1 << 30))
+
+    def answer(client, token, n):
+        try:
+            client.send_task_success(taskToken=token, output=json.dumps({"echo": n}))
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "TaskDoesNotExist":
+                raise
+            return
+        except Exception:
+            return  # the server is gone: not acknowledged
+        acked.add(n)
+
+    def worker(endpoint, stop, hold):
+        client = sfn_client(endpoint)
+        while not stop.is_set():
+            try:
+                task = client.get_activity_task(activityArn=activity, workerName="w")
+            except Exception:
+                return
+            if not task.get("taskToken"):
+                continue
+            n = json.loads(task["input"])["n"]
+            if n in acked:
+                redelivered.append(n)
+            elif hold and n % 8 == 7:
+                held.append((task["taskToken"], n))
+            else:
+                answer(client, task["taskToken"], n)
+
+    def starter(endpoint, stop):
+        client = sfn_client(endpoint)
+        kinds = list(machines)
+        while not stop.is_set():
+            n = next(counter)
+            kind = kinds[n % len(kinds)]
+            try:
+                arn = client.start_execution(stateMachineArn=machines[kind], name=f"{kind}-{n}",
+                                             input=json.dumps(crash_input(kind, n)))["executionArn"]
+            except Exception:
+                return
+            started[arn] = crash_expected(kind, n)
+            time.sleep(0.02)
+
+    for round_ in range(3):
+        if round_:
+            srv.start()
+        stop = threading.Event()
+        threads = [threading.Thread(target=starter, args=(srv.endpoint, stop), daemon=True)]
+        threads += [threading.Thread(target=worker, args=(srv.endpoint, stop, True), daemon=True) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(rng.uniform(0.5, 2.5))
+        # Answer the held tasks in a burst and kill right after the last acknowledgement.
+        client = sfn_client(srv.endpoint)
+        burst = list(held)
+        held.clear()
+        for token, n in burst:
+            answer(client, token, n)
+        stop.set()
+        srv.kill()
+        for t in threads:
+            t.join(timeout=70)
+            assert not t.is_alive(), "a client hung after the kill"
+        print(f"round {round_}: {len(started)} started, {len(acked)} callbacks acknowledged ({len(burst)} in the burst)")
+
+    srv.start()
+    sfn = sfn_client(srv.endpoint)
+    stop = threading.Event()
+    threads = [threading.Thread(target=worker, args=(srv.endpoint, stop, False), daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wrong = []
+        for arn, expected in started.items():
+            d = wait_for(lambda: redelivered or (lambda d: d if d["status"] in FINAL else None)(
+                sfn.describe_execution(executionArn=arn)), 60, what=f"{arn} to finish")
+            assert not redelivered, f"acknowledged callbacks not applied (their task was sent again): {redelivered}"
+            if d["status"] != "SUCCEEDED" or json.loads(d["output"]) != expected:
+                wrong.append((arn, d["status"], d.get("output"), d.get("cause"), expected))
+        assert not wrong, f"{len(wrong)} of {len(started)} executions did not complete as they would have: {wrong[:5]}"
+        assert not redelivered, f"acknowledged callbacks not applied (their task was sent again): {redelivered}"
+    finally:
+        stop.set()
+        srv.kill()
+        for t in threads:
+            t.join(timeout=70)

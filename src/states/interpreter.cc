@@ -373,7 +373,6 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
   std::vector<absl::StatusOr<Json>> results(items.size(), Json());
   std::atomic<size_t> next{0};
   std::atomic<int64_t> failures{0};
-  std::mutex event_mu;
   // One context object per worker thread (copying it, with the execution's input inside,
   // per item would make a Map quadratic); each item sets its Map.Item.
   auto worker = [&] {
@@ -384,10 +383,8 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
       item_context["Map"] = {{"Item", {{"Index", i}, {"Value", items[i]}}}};
       absl::StatusOr<Json> item_input = items[i];
       if (selector) item_input = EvaluatePayloadTemplate(*selector, input, item_context);
-      {
-        std::lock_guard lock(event_mu);
-        if (hooks_.event) hooks_.event("MapIterationStarted", {{"name", name}, {"index", i}});
-      }
+      // Not under a lock: iterations' events commit together (the hook is thread-safe).
+      if (hooks_.event) hooks_.event("MapIterationStarted", {{"name", name}, {"index", i}});
       if (item_input.ok()) {
         results[i] = Guarded([&]() -> absl::StatusOr<Json> {
           Interpreter iteration(processor, hooks_);
@@ -396,7 +393,6 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
       } else {
         results[i] = item_input.status();
       }
-      std::lock_guard lock(event_mu);
       if (hooks_.event) hooks_.event(results[i].ok() ? "MapIterationSucceeded" : "MapIterationFailed", {{"name", name}, {"index", i}});
       if (!results[i].ok()) failures.fetch_add(1);
     }

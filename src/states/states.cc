@@ -87,6 +87,7 @@ constexpr size_t kMaxPayloadBytes = 262144;      // execution input/output, task
 constexpr size_t kMaxTaskTokenChars = 1024;
 constexpr size_t kMaxTags = 50, kMaxTagKeyChars = 128, kMaxTagValueChars = 256;
 constexpr size_t kMaxErrorChars = 256, kMaxCauseChars = 32768;
+constexpr int64_t kMaxHistoryEvents = 25000;
 
 // A Coral-style length violation, as AWS's front end words it.
 absl::Status LengthError(const std::string& field, size_t max) {
@@ -202,7 +203,8 @@ struct StepFunctions::Execution {
   Json doc;  // DescribeExecution's shape (+ sluice:checkpoint)
   std::vector<Json> events;
   absl::Time deadline = absl::InfiniteFuture();
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false};          // StopExecution (or a full history) ends the run
+  std::atomic<bool> history_full{false};  // a non-final event would have been the 25,000th
   std::optional<absl::Time> resume_entered;  // the checkpointed state's entered time, on resume
   Json resume_task = Json::object();         // what the checkpointed task had started, on resume
   std::string resume_token;                  // the checkpointed task's token, on resume
@@ -608,14 +610,32 @@ std::string StepFunctions::ResumeOne(const Json& doc) {
 void StepFunctions::AddEvent(Execution& e, const std::string& type, Json details) {
   int64_t id;
   Json event;
+  bool full = false;
   {
     // Events of an execution may come from Parallel/Map threads; the commit happens outside
     // the lock, so the writer groups the events of all executions into one transaction.
     std::lock_guard lock(e.events_mu);
     id = static_cast<int64_t>(e.events.size()) + 1;
+    // AWS's hard quota: event 25,000 is the execution's last (ExecutionSucceeded, or
+    // ExecutionFailed because the history is full).
+    bool final = type == "ExecutionSucceeded" || type == "ExecutionFailed" || type == "ExecutionAborted" ||
+                 type == "ExecutionTimedOut";
+    if (!final && id >= kMaxHistoryEvents) full = !e.history_full.exchange(true);
+    if (!final && id >= kMaxHistoryEvents && !full) return;
     event = {{"timestamp", EpochSeconds(absl::Now())}, {"type", type}, {"id", id}, {"previousEventId", id - 1}};
-    if (!details.empty()) event[DetailsKey(type)] = std::move(details);
-    e.events.push_back(event);
+    if (!full) {
+      if (!details.empty()) event[DetailsKey(type)] = std::move(details);
+      e.events.push_back(event);
+    }
+  }
+  if (full) {
+    // The run ends at its next step (as StopExecution ends it); Run() records the failure.
+    {
+      std::lock_guard lock(mu_);
+      e.stop = true;
+    }
+    cv_.notify_all();
+    return;
   }
   if (!e.durable) return;
   (void)writer_->Write([&](SqliteDb& db) -> absl::Status {
@@ -638,15 +658,14 @@ bool StepFunctions::Sleep(Execution& e, absl::Time until) {
 void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json input) {
   states::Hooks hooks;
   // A resumed execution re-enters its checkpointed state; its history already says so.
-  bool skip_reentry = false;
+  std::atomic<bool> skip_reentry = false;  // events come from Parallel / Map threads too
   if (!start_at.empty() && !e->events.empty()) {
     const Json& last = e->events.back();
     skip_reentry = last.value("type", "").ends_with("StateEntered") &&
                    last.value("stateEnteredEventDetails", Json::object()).value("name", "") == start_at;
   }
   hooks.event = [&](const std::string& type, Json details) {
-    if (skip_reentry) {
-      skip_reentry = false;
+    if (skip_reentry.exchange(false)) {
       if (type.ends_with("StateEntered") && details.value("name", "") == start_at) return;
     }
     AddEvent(*e, type, std::move(details));
@@ -758,7 +777,13 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
   Json details;
   {
     std::lock_guard lock(mu_);
-    if (out.ok()) {
+    if (e->history_full) {
+      e->doc["status"] = "FAILED";
+      e->doc["error"] = "States.Runtime";
+      e->doc["cause"] = StrCat("The execution reached the maximum number of history events (", kMaxHistoryEvents, ").");
+      type = "ExecutionFailed";
+      details = {{"error", e->doc["error"]}, {"cause", e->doc["cause"]}};
+    } else if (out.ok()) {
       e->doc["status"] = "SUCCEEDED";
       e->doc["output"] = out->dump();
       e->doc["outputDetails"] = {{"included", true}};
