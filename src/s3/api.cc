@@ -286,6 +286,81 @@ absl::StatusOr<ObjectMeta> MetaFromHeaders(const Call& c) {
   return m;
 }
 
+namespace {
+
+// Every subresource of the S3 API (the query names in the model's request URIs), so a
+// request for one Sluice does not serve is refused instead of being answered as a plain
+// bucket or object request.
+constexpr std::string_view kSubresources[] = {
+    "abac", "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+    "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
+    "metadataConfiguration", "metadataInventoryTable", "metadataJournalTable", "metadataTable", "metrics",
+    "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+    "renameObject", "replication", "requestPayment", "restore", "retention", "select", "session", "tagging",
+    "torrent", "uploadId", "uploads", "versioning", "versions", "website"};
+
+struct Served {
+  std::string_view sub;
+  bool bucket;  // on a bucket (true) or an object (false)
+  std::string_view methods;
+};
+// What Sluice serves of them.
+constexpr Served kServed[] = {
+    {"location", true, "GET"},      {"versioning", true, "GET"},   {"uploads", true, "GET"},
+    {"notification", true, "GET PUT"}, {"delete", true, "POST"},
+    {"tagging", false, "GET PUT DELETE"}, {"uploads", false, "POST"}, {"uploadId", false, "GET PUT POST DELETE"},
+};
+
+// Request headers of features Sluice lacks; honouring them silently would mislead.
+constexpr std::string_view kUnservedHeaders[] = {
+    "x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-bucket-key-enabled",
+    "x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
+    "x-amz-server-side-encryption-customer-key-md5", "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5", "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"};
+
+}  // namespace
+
+std::optional<HttpResponse> UnservedFeature(const Call& c) {
+  if (c.bucket.empty()) return std::nullopt;
+  bool bucket = c.key.empty();
+  for (const auto& [name, value] : c.req.query) {
+    bool known = false;
+    for (std::string_view s : kSubresources) known = known || s == name;
+    if (!known) continue;
+    bool served = false;
+    for (const Served& s : kServed) {
+      if (s.sub != name || s.bucket != bucket) continue;
+      for (std::string_view m : Split(s.methods, ' ')) served = served || m == c.req.method;
+    }
+    if (c.notifications == nullptr && name == "notification") served = false;
+    if (!served) {
+      return Error(c, 501, "NotImplemented",
+                   StrCat("Sluice does not implement ", c.req.method, " ?", name, " on ", bucket ? "a bucket" : "an object",
+                          " (", name, " is not supported)."));
+    }
+  }
+  for (std::string_view h : kUnservedHeaders) {
+    if (c.req.Header(h)) {
+      return Error(c, 501, "NotImplemented",
+                   StrCat("Sluice does not implement server-side encryption or object lock: the ", h,
+                          " header is not supported."));
+    }
+  }
+  if (EqualsIgnoreCase(c.req.HeaderOr("x-amz-bucket-object-lock-enabled"), "true")) {
+    return Error(c, 501, "NotImplemented",
+                 "Sluice does not implement object lock: x-amz-bucket-object-lock-enabled is not supported.");
+  }
+  return std::nullopt;
+}
+
+pugi::xml_parse_result LoadXml(pugi::xml_document& doc, std::string_view body) {
+  // Whitespace-only text is data (a key of " "); pugixml drops it by default.
+  return doc.load_buffer(body.data(), body.size(), pugi::parse_default | pugi::parse_ws_pcdata_single);
+}
+
 }  // namespace s3
 
 namespace {
@@ -307,6 +382,7 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifi
   if (c.key.size() > 1024) {
     return s3::Now(s3::Error(c, 400, "KeyTooLongError", "Your key is too long"));
   }
+  if (auto refused = s3::UnservedFeature(c)) return s3::Now(std::move(*refused));
   if (c.bucket.empty()) {
     if (req.method == "GET") return s3::BucketOperation(std::move(c));
     return s3::Now(s3::Error(c, 405, "MethodNotAllowed", "The specified method is not allowed against this resource."));

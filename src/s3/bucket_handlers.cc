@@ -63,7 +63,7 @@ HttpResponse CreateBucket(Call& c, std::string body, const std::string& signed_r
   std::string region = "us-east-1";
   if (!StripWhitespace(body).empty()) {
     pugi::xml_document doc;
-    if (!doc.load_buffer(body.data(), body.size()) || !doc.child("CreateBucketConfiguration")) {
+    if (!LoadXml(doc, body) || !doc.child("CreateBucketConfiguration")) {
       return Error(c, 400, "MalformedXML",
                    "The XML you provided was not well-formed or did not validate against our published schema");
     }
@@ -92,7 +92,7 @@ HttpResponse CreateBucket(Call& c, std::string body, const std::string& signed_r
 HttpResponse DeleteObjects(Call& c, std::string body) {
   pugi::xml_document doc;
   pugi::xml_node del;
-  if (!doc.load_buffer(body.data(), body.size()) || !(del = doc.child("Delete"))) {
+  if (!LoadXml(doc, body) || !(del = doc.child("Delete"))) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }

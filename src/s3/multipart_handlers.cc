@@ -57,7 +57,7 @@ HttpResponse Complete(Call& c, std::string body) {
   if (!upload.ok()) return Error(c, upload.status());
   pugi::xml_document doc;
   pugi::xml_node root;
-  if (!doc.load_buffer(body.data(), body.size()) || !(root = doc.child("CompleteMultipartUpload"))) {
+  if (!LoadXml(doc, body) || !(root = doc.child("CompleteMultipartUpload"))) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }

@@ -1,0 +1,165 @@
+"""S3 answers clients trip over: checksums on ranged GETs, whitespace and entities in request
+XML, subresources and headers of features Sluice lacks, multipart completion, key encoding."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sluice_helpers import (ACCESS_KEY, MiB, REGION, SECRET_KEY, b64, client_error, parse_xml,
+                            signed_request)
+
+
+def _newer_python():
+    """A python3 on PATH other than this one whose boto3 validates response checksums (1.36+)."""
+    exe = shutil.which("python3")
+    if not exe:
+        return None
+    probe = subprocess.run([exe, "-c", "import boto3; print(boto3.__version__)"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        return None
+    major, minor = (int(x) for x in probe.stdout.strip().split(".")[:2])
+    return exe if (major, minor) >= (1, 36) else None
+
+
+def test_ranged_get_has_no_whole_object_checksum(server, s3, bucket):
+    data = os.urandom(100_000)
+    s3.put_object(Bucket=bucket, Key="c", Body=data, ChecksumAlgorithm="SHA256")
+    full = s3.get_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert full["ChecksumSHA256"] == b64(hashlib.sha256(data).digest())
+    assert full["Body"].read() == data
+    ranged = s3.get_object(Bucket=bucket, Key="c", Range="bytes=10-99", ChecksumMode="ENABLED")
+    assert ranged["Body"].read() == data[10:100]
+    assert "ChecksumSHA256" not in ranged and "ChecksumType" not in ranged
+    head = s3.head_object(Bucket=bucket, Key="c", Range="bytes=0-9", ChecksumMode="ENABLED")
+    assert "ChecksumSHA256" not in head
+    # A part of a multipart object: not the object's checksum either.
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="m", ChecksumAlgorithm="SHA256")["UploadId"]
+    parts = [os.urandom(5 * MiB), b"tail"]
+    done = [{"PartNumber": i, **{k: v for k, v in s3.upload_part(
+        Bucket=bucket, Key="m", UploadId=uid, PartNumber=i, Body=p,
+        ChecksumAlgorithm="SHA256").items() if k in ("ETag", "ChecksumSHA256")}}
+        for i, p in enumerate(parts, 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=uid,
+                                 MultipartUpload={"Parts": done})
+    part = s3.get_object(Bucket=bucket, Key="m", PartNumber=2, ChecksumMode="ENABLED")
+    assert part["Body"].read() == b"tail"
+    assert part.get("ChecksumSHA256", "").endswith("-2") or "ChecksumSHA256" not in part
+
+    # Current SDKs validate whatever checksum comes back (boto3 1.36+ by default).
+    exe = _newer_python()
+    if exe is None:
+        pytest.skip("no boto3 1.36+ on PATH")
+    script = textwrap.dedent(f"""
+        import boto3, botocore.config, json
+        s3 = boto3.client("s3", endpoint_url={server.endpoint!r}, region_name={REGION!r},
+                          aws_access_key_id={ACCESS_KEY!r}, aws_secret_access_key={SECRET_KEY!r},
+                          config=botocore.config.Config(retries={{"total_max_attempts": 1}}))
+        out = {{}}
+        out["range"] = len(s3.get_object(Bucket={bucket!r}, Key="c", Range="bytes=10-99")["Body"].read())
+        out["full"] = len(s3.get_object(Bucket={bucket!r}, Key="c")["Body"].read())
+        out["part"] = len(s3.get_object(Bucket={bucket!r}, Key="m", PartNumber=1)["Body"].read())
+        s3.put_object(Bucket={bucket!r}, Key="n", Body=b"x" * 70000)  # CRC32 by default
+        out["range-default"] = len(s3.get_object(Bucket={bucket!r}, Key="n", Range="bytes=5-9")["Body"].read())
+        print(json.dumps(out))
+    """)
+    run = subprocess.run([exe, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout) == {"range": 90, "full": 100_000, "part": 5 * MiB,
+                                      "range-default": 5}
+
+
+WHITESPACE_KEYS = [" ", "\t", "  ", " lead", "trail ", "a&b<c>'\"", "tab\there"]
+
+
+def test_delete_objects_whitespace_and_entity_keys(s3, bucket):
+    for k in WHITESPACE_KEYS:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in WHITESPACE_KEYS]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == sorted(WHITESPACE_KEYS)
+    assert not r.get("Errors")
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_request_xml_entities_and_line_ends(server, s3, bucket):
+    # Character references keep what literal text cannot (XML turns a literal CR LF into LF).
+    keys = {"\t": "&#x9;", "x\r\ny": "x&#13;&#10;y", "cr\r": "cr&#xD;", " & ": " &amp; "}
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"1")
+    body = ("<Delete>" + "".join(f"<Object><Key>{v}</Key></Object>" for v in keys.values())
+            + "</Delete>").encode()
+    md5 = b64(hashlib.md5(body).digest())
+    r = signed_request(server, "POST", f"/{bucket}?delete", {"Content-MD5": md5}, body)
+    assert r.status == 200, r
+    deleted = [el.text for el in parse_xml(r.body).iter("Key")]
+    assert len(deleted) == len(keys)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    # A literal CR LF inside a key is an LF, as in any XML parser.
+    s3.put_object(Bucket=bucket, Key="a\nb", Body=b"1")
+    body = b"<Delete><Object><Key>a\r\nb</Key></Object></Delete>"
+    r = signed_request(server, "POST", f"/{bucket}?delete",
+                       {"Content-MD5": b64(hashlib.md5(body).digest())}, body)
+    assert r.status == 200, r
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_tagging_keeps_whitespace_values(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="t", Body=b"1")
+    tags = [{"Key": "space", "Value": " "}, {"Key": " k ", "Value": "\t"}, {"Key": "amp", "Value": "a&b"}]
+    s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": tags})
+    got = s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]
+    assert sorted(got, key=lambda t: t["Key"]) == sorted(tags, key=lambda t: t["Key"])
+
+
+BUCKET_SUBRESOURCES = ["object-lock", "ownershipControls", "policyStatus", "publicAccessBlock",
+                       "website", "logging", "replication", "policy", "acl", "cors", "lifecycle",
+                       "encryption", "versions", "accelerate", "requestPayment", "analytics",
+                       "metrics", "inventory", "intelligent-tiering", "tagging"]
+OBJECT_SUBRESOURCES = ["legal-hold", "retention", "restore", "select", "torrent", "attributes", "acl"]
+
+
+def test_unserved_subresources_answer_not_implemented(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="o", Body=b"1")
+    for sub in BUCKET_SUBRESOURCES:
+        for method in ("GET", "PUT", "DELETE"):
+            r = signed_request(server, method, f"/{bucket}?{sub}")
+            assert (r.status, r.error_code) == (501, "NotImplemented"), (method, sub, r)
+            assert sub.encode() in r.body, (sub, r)
+    for sub in OBJECT_SUBRESOURCES:
+        for method in ("GET", "PUT", "POST"):
+            r = signed_request(server, method, f"/{bucket}/o?{sub}")
+            assert (r.status, r.error_code) == (501, "NotImplemented"), (method, sub, r)
+    # What is served still is.
+    assert signed_request(server, "GET", f"/{bucket}?location").status == 200
+    assert signed_request(server, "GET", f"/{bucket}?versioning").status == 200
+    assert signed_request(server, "GET", f"/{bucket}?list-type=2").status == 200
+    with pytest.raises(ClientError) as ei:
+        s3.get_object_lock_configuration(Bucket=bucket)
+    assert client_error(ei) == ("NotImplemented", 501)
+    with pytest.raises(ClientError) as ei:
+        s3.get_public_access_block(Bucket=bucket)
+    assert client_error(ei) == ("NotImplemented", 501)
+
+
+def test_encryption_and_object_lock_headers_are_refused(s3, bucket):
+    cases = [
+        lambda: s3.put_object(Bucket=bucket, Key="e", Body=b"1", ServerSideEncryption="AES256"),
+        lambda: s3.put_object(Bucket=bucket, Key="e", Body=b"1", ServerSideEncryption="aws:kms",
+                              SSEKMSKeyId="k"),
+        lambda: s3.put_object(Bucket=bucket, Key="e", Body=b"1", SSECustomerAlgorithm="AES256",
+                              SSECustomerKey="k" * 32),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="e", ServerSideEncryption="AES256"),
+        lambda: s3.put_object(Bucket=bucket, Key="e", Body=b"1", ObjectLockLegalHoldStatus="ON"),
+        lambda: s3.create_bucket(Bucket=bucket + "-lock", ObjectLockEnabledForBucket=True),
+    ]
+    for i, call in enumerate(cases):
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert client_error(ei) == ("NotImplemented", 501), i
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
