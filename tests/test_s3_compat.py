@@ -163,3 +163,28 @@ def test_encryption_and_object_lock_headers_are_refused(s3, bucket):
             call()
         assert client_error(ei) == ("NotImplemented", 501), i
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_keys_must_be_utf8_and_listings_stay_well_formed(server, s3, bucket):
+    # AWS refuses a key that is not UTF-8, on writes and reads alike.
+    for method, path in [("PUT", f"/{bucket}/h%FF"), ("PUT", f"/{bucket}/a%C0%AF"),
+                         ("POST", f"/{bucket}/h%FF?uploads"), ("GET", f"/{bucket}/h%ED%A0%80"),
+                         ("HEAD", f"/{bucket}/h%FF")]:
+        r = signed_request(server, method, path, body=b"x" if method == "PUT" else b"")
+        assert r.status == 400, (method, path, r)
+        if method != "HEAD":
+            assert r.error_code == "InvalidURI", (method, path, r)
+    # Keys XML 1.0 cannot hold are valid S3 keys: exact with encoding-type=url (what SDKs
+    # send), and the reply without it is still well-formed XML.
+    odd = "ctl\x01\x1f-é"
+    s3.put_object(Bucket=bucket, Key=odd, Body=b"1")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"2")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [odd, "plain"]
+    for query in ("list-type=2", "", "list-type=2&encoding-type=url"):
+        r = signed_request(server, "GET", f"/{bucket}?{query}" if query else f"/{bucket}")
+        assert r.status == 200, r
+        keys = [el.text for el in parse_xml(r.body).iter("Key")]  # raises if not well-formed
+        assert len(keys) == 2 and keys[1] == "plain", keys
+    r = signed_request(server, "GET", f"/{bucket}/ctl%01")
+    assert r.status == 404
+    parse_xml(r.body)

@@ -151,7 +151,7 @@ class PutOperation final : public Operation {
 
 HttpResponse Error(const Call& c, int status, std::string_view code, std::string_view message) {
   AwsError e{status, std::string(code), std::string(message), {}};
-  if (code == "NoSuchKey" || code == "KeyTooLongError") e.With("Key", c.key);
+  if (code == "NoSuchKey" || code == "KeyTooLongError") e.With("Key", XmlSafe(c.key));
   if (code == "NoSuchBucket" || code == "BucketNotEmpty" || code == "BucketAlreadyOwnedByYou" ||
       code == "InvalidBucketName") {
     e.With("BucketName", c.bucket);
@@ -356,6 +356,68 @@ std::optional<HttpResponse> UnservedFeature(const Call& c) {
   return std::nullopt;
 }
 
+namespace {
+
+// The length of the UTF-8 sequence at s[i] and its code point, or 0 when it is not valid
+// UTF-8 (overlong forms and surrogates included).
+size_t Utf8Sequence(std::string_view s, size_t i, uint32_t* cp) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t n;
+  uint32_t v, min;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xe0) == 0xc0) {
+    n = 2, v = c & 0x1f, min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    n = 3, v = c & 0x0f, min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+    v = (v << 6) | (b(i + k) & 0x3f);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  *cp = v;
+  return n;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Sequence(s, i, &cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string XmlText(std::string_view s) { return XmlEscape(XmlSafe(s)); }
+
+std::string XmlSafe(std::string_view s) {
+  std::string clean;
+  clean.reserve(s.size());
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Sequence(s, i, &cp);
+    bool xml10 = n != 0 && (cp >= 0x20 || cp == '\t' || cp == '\n' || cp == '\r') && cp != 0xfffe && cp != 0xffff;
+    if (xml10) {
+      clean.append(s.substr(i, n));
+    } else {
+      clean += "\xEF\xBF\xBD";  // U+FFFD
+    }
+    i += n ? n : 1;
+  }
+  return clean;
+}
+
 pugi::xml_parse_result LoadXml(pugi::xml_document& doc, std::string_view body) {
   // Whitespace-only text is data (a key of " "); pugixml drops it by default.
   return doc.load_buffer(body.data(), body.size(), pugi::parse_default | pugi::parse_ws_pcdata_single);
@@ -381,6 +443,10 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifi
   }
   if (c.key.size() > 1024) {
     return s3::Now(s3::Error(c, 400, "KeyTooLongError", "Your key is too long"));
+  }
+  if (!s3::IsValidUtf8(c.key)) {
+    // S3 keys are UTF-8: AWS refuses others with 400 on every request.
+    return s3::Now(s3::Error(c, 400, "InvalidURI", "Couldn't parse the specified URI: the object key is not valid UTF-8."));
   }
   if (auto refused = s3::UnservedFeature(c)) return s3::Now(std::move(*refused));
   if (c.bucket.empty()) {

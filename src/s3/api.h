@@ -33,6 +33,12 @@ std::string XmlHeader();
 // The 501 NotImplemented answer for a request naming an S3 subresource, or carrying a
 // header (server-side encryption, object lock), that Sluice does not serve; nullopt if none.
 std::optional<HttpResponse> UnservedFeature(const Call& c);
+bool IsValidUtf8(std::string_view s);
+// Text for an XML reply: escaped, and always well-formed XML 1.0: bytes that are not UTF-8
+// and characters XML 1.0 cannot hold (C0 controls but tab, LF, CR) become U+FFFD. Keys
+// holding such characters are exact only with encoding-type=url (which SDKs send).
+std::string XmlText(std::string_view s);
+std::string XmlSafe(std::string_view s);  // XmlText without the escaping
 // Parses an XML request body. Every reader of request XML uses this, so whitespace-only
 // text (a key " ") is kept and entities (&#x9;, &amp;) are decoded alike everywhere.
 pugi::xml_parse_result LoadXml(pugi::xml_document& doc, std::string_view body);

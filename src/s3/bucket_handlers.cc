@@ -49,7 +49,7 @@ HttpResponse ListBuckets(Call& c) {
                   "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID><DisplayName>sluice"
                   "</DisplayName></Owner><Buckets>";
   for (const auto& b : *buckets) {
-    StrAppend(&x, "<Bucket><Name>", XmlEscape(b.name), "</Name><CreationDate>", FormatIso8601(b.created),
+    StrAppend(&x, "<Bucket><Name>", XmlText(b.name), "</Name><CreationDate>", FormatIso8601(b.created),
               "</CreationDate><BucketRegion>", b.region, "</BucketRegion></Bucket>");
   }
   x += "</Buckets></ListAllMyBucketsResult>";
@@ -118,11 +118,11 @@ HttpResponse DeleteObjects(Call& c, std::string body) {
     absl::Status st = key.size() > 1024 ? S3Error(absl::StatusCode::kInvalidArgument, "KeyTooLongError", "Your key is too long")
                                         : c.store.DeleteObject(c.bucket, key);
     if (st.ok()) {
-      if (!quiet) StrAppend(&x, "<Deleted><Key>", XmlEscape(key), "</Key></Deleted>");
+      if (!quiet) StrAppend(&x, "<Deleted><Key>", XmlText(key), "</Key></Deleted>");
     } else {
       std::string code = S3ErrorCode(st);
-      StrAppend(&x, "<Error><Key>", XmlEscape(key), "</Key><Code>", code.empty() ? "InternalError" : code,
-                "</Code><Message>", XmlEscape(std::string(st.message())), "</Message></Error>");
+      StrAppend(&x, "<Error><Key>", XmlText(key), "</Key><Code>", code.empty() ? "InternalError" : code,
+                "</Code><Message>", XmlText(std::string(st.message())), "</Message></Error>");
     }
   }
   x += "</DeleteResult>";
@@ -180,7 +180,7 @@ std::unique_ptr<Operation> BucketOperation(Call c) {
   if (m == "GET" && c.req.HasQuery("location")) {
     auto b = c.store.GetBucket(c.bucket);
     if (!b.ok()) return Now(Error(c, b.status()));
-    std::string loc = b->region == "us-east-1" ? "" : XmlEscape(b->region);
+    std::string loc = b->region == "us-east-1" ? "" : XmlText(b->region);
     return Now(Xml(c, XmlHeader() + "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" + loc +
                           "</LocationConstraint>"));
   }

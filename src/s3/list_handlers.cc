@@ -19,7 +19,7 @@ HttpResponse List(Call& c) {
     if (*enc != "url") return Error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
     url = true;
   }
-  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlEscape(s); };
+  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
   ListRequest req;
   if (const std::string* p = q.Query("prefix")) req.prefix = *p;
   if (const std::string* d = q.Query("delimiter")) req.delimiter = *d;
@@ -50,9 +50,9 @@ HttpResponse List(Call& c) {
   if (!result.ok()) return Error(c, result.status());
   bool fetch_owner = !v2 || (q.Query("fetch-owner") && *q.Query("fetch-owner") == "true");
   std::string x = XmlHeader() + "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>" +
-                  XmlEscape(c.bucket) + "</Name><Prefix>" + enc(req.prefix) + "</Prefix>";
+                  XmlText(c.bucket) + "</Name><Prefix>" + enc(req.prefix) + "</Prefix>";
   if (v2) {
-    if (!token.empty()) StrAppend(&x, "<ContinuationToken>", XmlEscape(token), "</ContinuationToken>");
+    if (!token.empty()) StrAppend(&x, "<ContinuationToken>", XmlText(token), "</ContinuationToken>");
     if (!start_after.empty()) StrAppend(&x, "<StartAfter>", enc(start_after), "</StartAfter>");
     StrAppend(&x, "<KeyCount>", result->objects.size() + result->common_prefixes.size(), "</KeyCount>");
   } else {

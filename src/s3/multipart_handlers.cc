@@ -22,7 +22,7 @@ HttpResponse Create(Call& c) {
   auto id = c.store.CreateUpload(c.bucket, std::move(*meta));
   if (!id.ok()) return Error(c, id.status());
   HttpResponse r = Xml(c, XmlHeader() + "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>" +
-                              XmlEscape(c.bucket) + "</Bucket><Key>" + XmlEscape(c.key) + "</Key><UploadId>" + *id +
+                              XmlText(c.bucket) + "</Bucket><Key>" + XmlText(c.key) + "</Key><UploadId>" + *id +
                               "</UploadId></InitiateMultipartUploadResult>");
   if (const std::string* a = c.req.Header("x-amz-checksum-algorithm")) r.SetHeader("x-amz-checksum-algorithm", AsciiUpper(*a));
   return r;
@@ -78,8 +78,8 @@ HttpResponse Complete(Call& c, std::string body) {
   auto done = c.store.CompleteUpload(c.bucket, *upload, parts);
   if (!done.ok()) return Error(c, done.status());
   std::string x = XmlHeader() + "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/" +
-                  XmlEscape(c.bucket) + "/" + XmlEscape(UriEncode(c.key, true)) + "</Location><Bucket>" + XmlEscape(c.bucket) +
-                  "</Bucket><Key>" + XmlEscape(c.key) + "</Key><ETag>&quot;" + done->etag + "&quot;</ETag>";
+                  XmlText(c.bucket) + "/" + XmlText(UriEncode(c.key, true)) + "</Location><Bucket>" + XmlText(c.bucket) +
+                  "</Bucket><Key>" + XmlText(c.key) + "</Key><ETag>&quot;" + done->etag + "&quot;</ETag>";
   if (!done->checksum_algorithm.empty()) {
     StrAppend(&x, "<Checksum", done->checksum_algorithm, ">", done->checksum, "</Checksum", done->checksum_algorithm,
               "><ChecksumType>", done->checksum_type, "</ChecksumType>");
@@ -97,7 +97,7 @@ HttpResponse ListParts(Call& c) {
   if (const std::string* m = c.req.Query("max-parts")) ParseNumber(*m, &max_parts);
   if (const std::string* m = c.req.Query("part-number-marker")) ParseNumber(*m, &marker);
   std::string x = XmlHeader() + "<ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>" +
-                  XmlEscape(c.bucket) + "</Bucket><Key>" + XmlEscape(c.key) + "</Key><UploadId>" + upload->upload_id +
+                  XmlText(c.bucket) + "</Bucket><Key>" + XmlText(c.key) + "</Key><UploadId>" + upload->upload_id +
                   "</UploadId><PartNumberMarker>" + std::to_string(marker) + "</PartNumberMarker>";
   std::string items;
   int count = 0, last = marker;
@@ -133,10 +133,10 @@ HttpResponse ListUploads(Call& c) {
   auto uploads = c.store.ListUploads(c.bucket, prefix);
   if (!uploads.ok()) return Error(c, uploads.status());
   std::string x = XmlHeader() + "<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>" +
-                  XmlEscape(c.bucket) + "</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>" +
-                  XmlEscape(prefix) + "</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>";
+                  XmlText(c.bucket) + "</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>" +
+                  XmlText(prefix) + "</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>";
   for (const auto& u : *uploads) {
-    StrAppend(&x, "<Upload><Key>", XmlEscape(u.key), "</Key><UploadId>", u.upload_id, "</UploadId><Initiated>",
+    StrAppend(&x, "<Upload><Key>", XmlText(u.key), "</Key><UploadId>", u.upload_id, "</UploadId><Initiated>",
               FormatIso8601(u.initiated), "</Initiated><StorageClass>", u.meta.storage_class, "</StorageClass></Upload>");
   }
   x += "</ListMultipartUploadsResult>";

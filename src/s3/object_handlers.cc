@@ -164,7 +164,7 @@ HttpResponse GetTagging(Call& c) {
   if (!meta.ok()) return Error(c, meta.status());
   std::string x = XmlHeader() + "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>";
   for (const auto& [k, v] : meta->tags) {
-    StrAppend(&x, "<Tag><Key>", XmlEscape(k), "</Key><Value>", XmlEscape(v), "</Value></Tag>");
+    StrAppend(&x, "<Tag><Key>", XmlText(k), "</Key><Value>", XmlText(v), "</Value></Tag>");
   }
   x += "</TagSet></Tagging>";
   return Xml(c, std::move(x));
