@@ -188,3 +188,68 @@ def test_keys_must_be_utf8_and_listings_stay_well_formed(server, s3, bucket):
     r = signed_request(server, "GET", f"/{bucket}/ctl%01")
     assert r.status == 404
     parse_xml(r.body)
+
+
+def test_complete_multipart_retry_and_checksums(s3, bucket):
+    parts = [os.urandom(5 * MiB), b"tail"]
+
+    def upload(key, algorithm=None):
+        extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
+        listed = []
+        for i, p in enumerate(parts, 1):
+            r = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=i, Body=p, **extra)
+            entry = {"PartNumber": i, "ETag": r["ETag"]}
+            if algorithm:
+                entry["ChecksumSHA256"] = r["ChecksumSHA256"]
+            listed.append(entry)
+        return uid, listed
+
+    # A retried complete (its answer was lost) succeeds with the same result.
+    uid, listed = upload("retry")
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="retry", UploadId=uid,
+                                         MultipartUpload={"Parts": listed})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="retry", UploadId=uid,
+                                         MultipartUpload={"Parts": listed})
+    assert again["ETag"] == first["ETag"] and again["Key"] == "retry"
+    # ... but only for that upload and key.
+    with pytest.raises(ClientError) as ei:
+        s3.complete_multipart_upload(Bucket=bucket, Key="other", UploadId=uid,
+                                     MultipartUpload={"Parts": listed})
+    assert client_error(ei) == ("NoSuchUpload", 404)
+
+    # A part checksum that is not the part's: InvalidPart; the upload survives.
+    uid, listed = upload("sums", "SHA256")
+    wrong = [dict(p) for p in listed]
+    wrong[0]["ChecksumSHA256"] = b64(hashlib.sha256(b"other").digest())
+    with pytest.raises(ClientError) as ei:
+        s3.complete_multipart_upload(Bucket=bucket, Key="sums", UploadId=uid,
+                                     MultipartUpload={"Parts": wrong})
+    assert client_error(ei) == ("InvalidPart", 400)
+    # A whole-object checksum that is not the object's: BadDigest.
+    with pytest.raises(ClientError) as ei:
+        s3.complete_multipart_upload(Bucket=bucket, Key="sums", UploadId=uid,
+                                     ChecksumSHA256=b64(hashlib.sha256(b"x").digest()) + "-2",
+                                     MultipartUpload={"Parts": listed})
+    assert client_error(ei) == ("BadDigest", 400)
+    composite = b64(hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest())
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="sums", UploadId=uid,
+                                        ChecksumSHA256=composite + "-2",
+                                        MultipartUpload={"Parts": listed})
+    assert done["ChecksumSHA256"] == composite + "-2"
+
+
+def test_tag_limits_count_characters(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="t", Body=b"1")
+    # 128 / 256 characters are allowed even when they take more bytes.
+    tags = [{"Key": "é" * 128, "Value": "ü" * 256}]
+    s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": tags})
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == tags
+    for bad in ([{"Key": "k" * 129, "Value": "v"}], [{"Key": "k", "Value": "v" * 257}],
+                [{"Key": f"k{i}", "Value": "v"} for i in range(11)]):
+        with pytest.raises(ClientError) as ei:
+            s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": bad})
+        assert client_error(ei)[1] == 400
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="m", Body=b"1", Metadata={"k": "v" * 2048})
+    assert client_error(ei) == ("MetadataTooLarge", 400)

@@ -229,9 +229,15 @@ absl::StatusOr<KeyValues> ParseTagSet(std::string_view query_string_form) {
   if (tags.size() > 10) {
     return S3Error(absl::StatusCode::kInvalidArgument, "BadRequest", "Object tags cannot be greater than 10");
   }
+  // AWS counts Unicode characters, not bytes.
+  auto chars = [](std::string_view s) {
+    size_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xc0) != 0x80;
+    return n;
+  };
   for (const auto& [k, v] : tags) {
-    if (k.empty() || k.size() > 128) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagKey you have provided is invalid");
-    if (v.size() > 256) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagValue you have provided is invalid");
+    if (k.empty() || chars(k) > 128) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagKey you have provided is invalid");
+    if (chars(v) > 256) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagValue you have provided is invalid");
   }
   return tags;
 }
