@@ -105,11 +105,11 @@ HttpResponse Complete(Call& c, std::string body) {
     // A part checksum the client lists must be the one the part was uploaded with.
     for (const char* name : {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}) {
       pugi::xml_node given = p.child(StrCat("Checksum", name).c_str());
-      if (!given) continue;
+      if (!given || algo.empty()) continue;  // an upload without a checksum has none to compare
       if (algo != name) {
         return Error(c, 400, "InvalidRequest",
-                     StrCat("The upload was created using ", algo.empty() ? "no" : "the " + algo,
-                            " checksum; part ", n, " lists a ", name, " checksum."));
+                     StrCat("The upload was created using the ", algo, " checksum; part ", n, " lists a ", name,
+                            " checksum."));
       }
       if (part && part->checksum != given.child_value()) {
         return Error(c, 400, "InvalidPart",
@@ -122,15 +122,19 @@ HttpResponse Complete(Call& c, std::string body) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }
-  // A whole-object checksum sent with the complete must match the object's.
+  // A whole-object checksum sent with the complete must match the object's (composite:
+  // the checksum of the parts' checksums; a FULL_OBJECT one is not verified yet).
+  bool full_object = EqualsIgnoreCase(c.req.HeaderOr("x-amz-checksum-type"), "FULL_OBJECT");
   for (const char* name : {"crc32", "crc32c", "crc64nvme", "sha1", "sha256"}) {
+    if (full_object) break;
     const std::string* given = c.req.Header(StrCat("x-amz-checksum-", name));
     if (!given) continue;
     auto a = ParseChecksumAlgorithm(name);
+    if (algo.empty()) break;
     if (!a || algo != ChecksumAlgorithmName(*a)) {
       return Error(c, 400, "InvalidRequest",
-                   StrCat("The upload was created using ", algo.empty() ? "no" : "the " + algo, " checksum; the complete "
-                          "request sent a ", AsciiUpper(name), " checksum."));
+                   StrCat("The upload was created using the ", algo, " checksum; the complete request sent a ",
+                          AsciiUpper(name), " checksum."));
     }
     auto h = NewHasher(*a);
     h->Update(composite);
