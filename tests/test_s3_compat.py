@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+import threading
 
 import pytest
 from botocore.exceptions import ClientError
@@ -212,6 +213,22 @@ def test_complete_multipart_retry_and_checksums(s3, bucket):
     again = s3.complete_multipart_upload(Bucket=bucket, Key="retry", UploadId=uid,
                                          MultipartUpload={"Parts": listed})
     assert again["ETag"] == first["ETag"] and again["Key"] == "retry"
+    # Completes racing on one upload all succeed with the one result.
+    uid, listed = upload("race")
+    results, errors = [], []
+
+    def complete():
+        try:
+            results.append(s3.complete_multipart_upload(
+                Bucket=bucket, Key="race", UploadId=uid, MultipartUpload={"Parts": listed})["ETag"])
+        except ClientError as e:
+            errors.append(e)
+    threads = [threading.Thread(target=complete) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(results)) == 1 and len(results) == 4, errors
     # ... but only for that upload and key.
     with pytest.raises(ClientError) as ei:
         s3.complete_multipart_upload(Bucket=bucket, Key="other", UploadId=uid,

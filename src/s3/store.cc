@@ -880,6 +880,12 @@ absl::StatusOr<ObjectMeta> ObjectStore::CompleteUpload(const std::string& bucket
       path = dir + "/" + std::to_string(number);
       in = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     }
+    if (!in.valid() && errno == ENOENT) {
+      // The part was uploaded again (or the upload ended) while this complete ran.
+      return S3Error(absl::StatusCode::kInvalidArgument, "InvalidPart",
+                     StrCat("One or more of the specified parts could not be found. The part may have been "
+                            "replaced while the upload was being completed. (part ", number, ")"));
+    }
     if (!in.valid()) return ErrnoStatus("open", path, errno);
     size_t left = static_cast<size_t>(by_number[number].size);
     while (left > 0) {
