@@ -129,6 +129,8 @@ def test_unserved_subresources_answer_not_implemented(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="o", Body=b"1")
     for sub in BUCKET_SUBRESOURCES:
         for method in ("GET", "PUT", "DELETE"):
+            if (method, sub) == ("GET", "versions"):
+                continue  # served: see test_list_object_versions_of_a_never_versioned_bucket
             r = signed_request(server, method, f"/{bucket}?{sub}")
             assert (r.status, r.error_code) == (501, "NotImplemented"), (method, sub, r)
             assert sub.encode() in r.body, (sub, r)
@@ -306,3 +308,36 @@ def test_newer_sdk_multipart_upload_and_ranged_download(server, bucket, tmp_path
                              capture_output=True, text=True, timeout=300, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
         assert (tmp_path / "cli.bin").read_bytes() == src.read_bytes()
+
+
+def test_list_object_versions_of_a_never_versioned_bucket(s3, bucket):
+    # As S3 answers for a bucket never versioned: each object is its one version, "null".
+    for k in ("a", "b/1", "b/2", "c"):
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    page = s3.list_object_versions(Bucket=bucket, MaxKeys=2)
+    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in page["Versions"]] == \
+        [("a", "null", True), ("b/1", "null", True)]
+    assert page["IsTruncated"] and page["NextKeyMarker"] == "b/1"
+    page = s3.list_object_versions(Bucket=bucket, KeyMarker=page["NextKeyMarker"],
+                                   VersionIdMarker=page["NextVersionIdMarker"])
+    assert [v["Key"] for v in page["Versions"]] == ["b/2", "c"] and not page["IsTruncated"]
+    page = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [v["Key"] for v in page["Versions"]] == ["a", "c"]
+    assert [p["Prefix"] for p in page["CommonPrefixes"]] == ["b/"]
+    assert "DeleteMarkers" not in page
+    # Any other version ID names no version: not a request for the current object.
+    for call in (lambda: s3.get_object(Bucket=bucket, Key="a", VersionId="3HL4kqtJlcpXroDTDmJ"),
+                 lambda: s3.delete_object(Bucket=bucket, Key="a", VersionId="3HL4kqtJlcpXroDTDmJ")):
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert client_error(ei) == ("InvalidArgument", 400)
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a", "VersionId": "xyz"}]})
+    assert [e["Code"] for e in r["Errors"]] == ["NoSuchVersion"]
+    assert s3.get_object(Bucket=bucket, Key="a", VersionId="null")["Body"].read() == b"a"
+    # The usual "empty every version" loop empties the bucket.
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+    assert sorted((d["Key"], d["VersionId"]) for d in r["Deleted"]) == \
+        sorted((v["Key"], "null") for v in versions)
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)

@@ -313,7 +313,7 @@ struct Served {
 // What Sluice serves of them.
 constexpr Served kServed[] = {
     {"location", true, "GET"},      {"versioning", true, "GET"},   {"uploads", true, "GET"},
-    {"notification", true, "GET PUT"}, {"delete", true, "POST"},
+    {"notification", true, "GET PUT"}, {"delete", true, "POST"}, {"versions", true, "GET"},
     {"tagging", false, "GET PUT DELETE"}, {"uploads", false, "POST"}, {"uploadId", false, "GET PUT POST DELETE"},
 };
 
@@ -455,6 +455,11 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifi
     return s3::Now(s3::Error(c, 400, "InvalidURI", "Couldn't parse the specified URI: the object key is not valid UTF-8."));
   }
   if (auto refused = s3::UnservedFeature(c)) return s3::Now(std::move(*refused));
+  // Buckets are never versioned: "null" names the one version of an object; any other
+  // version ID names none (as S3 answers for a bucket that was never versioned).
+  if (const std::string* v = req.Query("versionId"); v && *v != "null" && !c.key.empty()) {
+    return s3::Now(s3::Error(c, 400, "InvalidArgument", "Invalid version id specified"));
+  }
   if (c.bucket.empty()) {
     if (req.method == "GET") return s3::BucketOperation(std::move(c));
     return s3::Now(s3::Error(c, 405, "MethodNotAllowed", "The specified method is not allowed against this resource."));
@@ -463,7 +468,7 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifi
     if (req.method == "GET" && !req.HasQuery("location") && !req.HasQuery("uploads") &&
         !req.HasQuery("versioning") && !req.HasQuery("tagging") && !req.HasQuery("policy") &&
         !req.HasQuery("acl") && !req.HasQuery("cors") && !req.HasQuery("lifecycle") &&
-        !req.HasQuery("notification") && !req.HasQuery("encryption") && !req.HasQuery("versions")) {
+        !req.HasQuery("notification") && !req.HasQuery("encryption")) {
       return s3::ListOperation(std::move(c));
     }
     if (req.HasQuery("uploads") && req.method == "GET") return s3::MultipartOperation(std::move(c));

@@ -97,12 +97,14 @@ HttpResponse DeleteObjects(Call& c, std::string body) {
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }
   std::vector<std::string> keys;
+  std::vector<std::string> versions;  // as given: "" or "null" name the one version Sluice keeps
   for (pugi::xml_node o : del.children("Object")) {
     if (!o.child("Key")) {
       return Error(c, 400, "MalformedXML",
                    "The XML you provided was not well-formed or did not validate against our published schema");
     }
     keys.emplace_back(o.child_value("Key"));
+    versions.emplace_back(o.child_value("VersionId"));
   }
   if (keys.empty() || keys.size() > 1000) {
     return Error(c, 400, "MalformedXML",
@@ -114,11 +116,18 @@ HttpResponse DeleteObjects(Call& c, std::string body) {
   if (!bucket.ok()) return Error(c, bucket.status());
   std::string x = XmlHeader() + "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   ScopedChangeContext why(Reason(c, "DeleteObjects"));
-  for (const auto& key : keys) {
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& key = keys[i];
+    bool other_version = !versions[i].empty() && versions[i] != "null";
     absl::Status st = key.size() > 1024 ? S3Error(absl::StatusCode::kInvalidArgument, "KeyTooLongError", "Your key is too long")
+                      : other_version   ? S3Error(absl::StatusCode::kNotFound, "NoSuchVersion",
+                                                  "The specified version does not exist.")
                                         : c.store.DeleteObject(c.bucket, key);
     if (st.ok()) {
-      if (!quiet) StrAppend(&x, "<Deleted><Key>", XmlText(key), "</Key></Deleted>");
+      if (!quiet) {
+        StrAppend(&x, "<Deleted><Key>", XmlText(key), "</Key>",
+                  versions[i].empty() ? "" : "<VersionId>null</VersionId>", "</Deleted>");
+      }
     } else {
       std::string code = S3ErrorCode(st);
       StrAppend(&x, "<Error><Key>", XmlText(key), "</Key><Code>", code.empty() ? "InternalError" : code,
