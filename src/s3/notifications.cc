@@ -83,7 +83,9 @@ Notifications::Notifications(ObjectStore& store, std::string region) : store_(st
 absl::StatusOr<Notifications::BucketConfig> Notifications::Parse(const std::string& xml, std::string* normalized) {
   pugi::xml_document doc;
   pugi::xml_node root;
-  if (!doc.load_buffer(xml.data(), xml.size()) || !(root = doc.child("NotificationConfiguration"))) {
+  // As s3::LoadXml: whitespace-only text (a filter value of " ") is data.
+  if (!doc.load_buffer(xml.data(), xml.size(), pugi::parse_default | pugi::parse_ws_pcdata_single) ||
+      !(root = doc.child("NotificationConfiguration"))) {
     return Malformed("");
   }
   BucketConfig config;

@@ -153,6 +153,8 @@ absl::Status ObjectStore::Init() {
         " PRIMARY KEY(bucket, key)) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS uploads(upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL,"
         " key TEXT NOT NULL, initiated_us INTEGER NOT NULL, meta TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS completed_uploads(upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL,"
+        " key TEXT NOT NULL, etag TEXT NOT NULL, meta TEXT NOT NULL, completed_us INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS parts(upload_id TEXT NOT NULL, part_number INTEGER NOT NULL,"
         " size INTEGER NOT NULL, etag TEXT NOT NULL, modified_us INTEGER NOT NULL, checksum TEXT NOT NULL,"
         " PRIMARY KEY(upload_id, part_number)) WITHOUT ROWID;");
@@ -878,6 +880,12 @@ absl::StatusOr<ObjectMeta> ObjectStore::CompleteUpload(const std::string& bucket
       path = dir + "/" + std::to_string(number);
       in = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     }
+    if (!in.valid() && errno == ENOENT) {
+      // The part was uploaded again (or the upload ended) while this complete ran.
+      return S3Error(absl::StatusCode::kInvalidArgument, "InvalidPart",
+                     StrCat("One or more of the specified parts could not be found. The part may have been "
+                            "replaced while the upload was being completed. (part ", number, ")"));
+    }
     if (!in.valid()) return ErrnoStatus("open", path, errno);
     size_t left = static_cast<size_t>(by_number[number].size);
     while (left > 0) {
@@ -905,15 +913,45 @@ absl::StatusOr<ObjectMeta> ObjectStore::CompleteUpload(const std::string& bucket
   // The object's row and the end of the upload commit together: a crash leaves either the
   // upload (and the previous version of the key) or the completed object.
   const std::string& id = upload.upload_id;
+  std::string etag = meta.etag;
+  ObjectMeta checksums;
+  checksums.checksum_algorithm = meta.checksum_algorithm;
+  checksums.checksum = meta.checksum;
+  checksums.checksum_type = meta.checksum_type;
   ASSIGN_OR_RETURN(ObjectMeta done, CommitObject(bucket, std::move(meta), std::move(file), {}, [&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM uploads WHERE upload_id=? AND bucket=? AND key=?"));
     RETURN_IF_ERROR(s->Bind(1, id).Bind(2, bucket).Bind(3, upload.key).Run());
     if (sqlite3_changes(db.raw()) == 0) return NoSuchUpload();
     ASSIGN_OR_RETURN(auto* p, db.Prepare("DELETE FROM parts WHERE upload_id=?"));
-    return p->Bind(1, id).Run();
+    RETURN_IF_ERROR(p->Bind(1, id).Run());
+    // Remembered for a day, so a retried complete answers as the first one did.
+    int64_t now = Micros(absl::Now());
+    ASSIGN_OR_RETURN(auto* old, db.Prepare("DELETE FROM completed_uploads WHERE completed_us<?"));
+    RETURN_IF_ERROR(old->Bind(1, now - int64_t{86400} * 1000000).Run());
+    ASSIGN_OR_RETURN(auto* c, db.Prepare("INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag, meta,"
+                                         " completed_us) VALUES(?,?,?,?,?,?)"));
+    return c->Bind(1, id).Bind(2, bucket).Bind(3, upload.key).Bind(4, etag).Bind(5, checksums.ToJson()).Bind(6, now).Run();
   }, "CompleteMultipartUpload"));
   RemoveUploadFiles(id);
   return done;
+}
+
+absl::StatusOr<std::optional<ObjectMeta>> ObjectStore::CompletedUpload(const std::string& bucket, const std::string& key,
+                                                                       const std::string& upload_id) {
+  std::optional<ObjectMeta> out;
+  RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT etag, meta, completed_us FROM completed_uploads"
+                                         " WHERE upload_id=? AND bucket=? AND key=?"));
+    s->Bind(1, upload_id).Bind(2, bucket).Bind(3, key);
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row || s->Int(2) < Micros(absl::Now()) - int64_t{86400} * 1000000) return absl::OkStatus();
+    ObjectMeta m = ObjectMeta::FromJson(s->Text(1));
+    m.key = key;
+    m.etag = s->Text(0);
+    out = std::move(m);
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::Status ObjectStore::AbortUpload(const std::string& bucket, const std::string& key, const std::string& upload_id) {

@@ -168,6 +168,10 @@ class ObjectStore {
   absl::StatusOr<ObjectMeta> CompleteUpload(const std::string& bucket, const UploadInfo& upload,
                                             const std::vector<std::pair<int, std::string>>& parts);
   absl::Status AbortUpload(const std::string& bucket, const std::string& key, const std::string& upload_id);
+  // The result of an upload completed within the last day (ETag, checksum), for a retried
+  // complete; nullopt when there is none.
+  absl::StatusOr<std::optional<ObjectMeta>> CompletedUpload(const std::string& bucket, const std::string& key,
+                                                            const std::string& upload_id);
 
  private:
   explicit ObjectStore(std::string dir) : dir_(std::move(dir)), readers_(dir_ + "/index.db") {}
