@@ -59,6 +59,92 @@ absl::Status CheckName(const std::string& what, const std::string& name, size_t 
   return absl::OkStatus();
 }
 
+// AWS's model constraints, checked as its request validation does: one ValidationException
+// for the request, naming the member ("targets.1.member.input") in AWS's words.
+absl::Status LengthError(const std::string& where, const std::string& value, size_t min, size_t max) {
+  std::string shown = value.size() > 64 ? value.substr(0, 64) + "..." : value;
+  return Invalid(StrCat("1 validation error detected: Value '", shown, "' at '", where,
+                        "' failed to satisfy constraint: Member must have length ",
+                        value.size() < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
+}
+
+// `in[key]`, when present, must be a string of min..max characters.
+absl::Status CheckLength(const Json& in, const char* key, const std::string& where, size_t min, size_t max) {
+  if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
+  if (!in[key].is_string()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be a string"));
+  const std::string& v = in[key].get_ref<const std::string&>();
+  if (v.size() < min || v.size() > max) return LengthError(where, v, min, max);
+  return absl::OkStatus();
+}
+
+// `in[key]`, when present, must be an integer in min..max.
+absl::Status CheckRange(const Json& in, const char* key, const std::string& where, int64_t min, int64_t max) {
+  if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
+  if (!in[key].is_number_integer()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be an integer"));
+  int64_t v = in[key].get<int64_t>();
+  if (v < min || v > max) {
+    return Invalid(StrCat("1 validation error detected: Value '", v, "' at '", where,
+                          "' failed to satisfy constraint: Member must have value ",
+                          v < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
+  }
+  return absl::OkStatus();
+}
+
+// Tags as TagResource, PutRule and CreateEventBus take them: keys 1..128 characters
+// (not starting with "aws:"), values up to 256, at most 50 on a resource.
+constexpr size_t kMaxTags = 50;
+absl::Status CheckTags(const Json& tags, const char* where) {
+  if (!tags.is_array()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be a list"));
+  size_t i = 0;
+  for (const auto& t : tags) {
+    ++i;
+    if (!t.is_object() || !t.contains("Key") || !t.contains("Value")) {
+      return Invalid(StrCat("1 validation error detected: Value at '", where, ".", i, ".member' must have a Key and a Value"));
+    }
+    RETURN_IF_ERROR(CheckLength(t, "Key", StrCat(where, ".", i, ".member.key"), 1, 128));
+    RETURN_IF_ERROR(CheckLength(t, "Value", StrCat(where, ".", i, ".member.value"), 0, 256));
+    if (t["Key"].get<std::string>().starts_with("aws:")) {
+      return Invalid("Invalid tag key: the aws: prefix is reserved for AWS use.");
+    }
+  }
+  if (tags.size() > kMaxTags) {
+    return Error(absl::StatusCode::kResourceExhausted, "LimitExceededException",
+                 StrCat("The number of tags exceeds the limit of ", kMaxTags, " per resource."));
+  }
+  return absl::OkStatus();
+}
+
+// A target's model constraints (PutTargets): Id, Arn, RoleArn, Input, InputPath,
+// InputTransformer, RetryPolicy.
+absl::Status CheckTargetLimits(const Json& t, size_t index) {
+  if (!t.is_object()) return Invalid(StrCat("1 validation error detected: Value at 'targets.", index, ".member' must be a structure"));
+  std::string at = StrCat("targets.", index, ".member.");
+  RETURN_IF_ERROR(CheckLength(t, "Arn", at + "arn", 1, 1600));
+  RETURN_IF_ERROR(CheckLength(t, "RoleArn", at + "roleArn", 1, 1600));
+  RETURN_IF_ERROR(CheckLength(t, "Input", at + "input", 0, 8192));
+  RETURN_IF_ERROR(CheckLength(t, "InputPath", at + "inputPath", 0, 256));
+  if (t.contains("InputTransformer") && t["InputTransformer"].is_object()) {
+    const Json& x = t["InputTransformer"];
+    RETURN_IF_ERROR(CheckLength(x, "InputTemplate", at + "inputTransformer.inputTemplate", 1, 8192));
+    if (x.contains("InputPathsMap") && x["InputPathsMap"].is_object()) {
+      for (const auto& [name, path] : x["InputPathsMap"].items()) {
+        if (name.empty() || name.size() > 256) return LengthError(at + "inputTransformer.inputPathsMap", name, 1, 256);
+        if (path.is_string() && path.get<std::string>().size() > 256) {
+          return LengthError(at + "inputTransformer.inputPathsMap", path.get<std::string>(), 0, 256);
+        }
+      }
+    }
+  }
+  if (t.contains("RetryPolicy") && t["RetryPolicy"].is_object()) {
+    RETURN_IF_ERROR(CheckRange(t["RetryPolicy"], "MaximumRetryAttempts", at + "retryPolicy.maximumRetryAttempts", 0, 185));
+    RETURN_IF_ERROR(CheckRange(t["RetryPolicy"], "MaximumEventAgeInSeconds", at + "retryPolicy.maximumEventAgeInSeconds", 60, 86400));
+  }
+  if (t.contains("DeadLetterConfig") && t["DeadLetterConfig"].is_object()) {
+    RETURN_IF_ERROR(CheckLength(t["DeadLetterConfig"], "Arn", at + "deadLetterConfig.arn", 1, 1600));
+  }
+  return absl::OkStatus();
+}
+
 // NextToken paging over a sorted list of names.
 Json PageOf(std::vector<Json> items, const Json& in, const char* field) {
   size_t start = 0;
@@ -397,6 +483,8 @@ absl::StatusOr<Json> EventBridge::CreateEventBus(const Json& in) {
   RETURN_IF_ERROR(CheckName("name", name, 256, "bus"));
   if (name == "default") return Invalid("The event bus name 'default' is reserved.");
   if (name.starts_with("aws.")) return Invalid("Event bus names starting with aws. are reserved for partner event sources.");
+  RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+  if (in.contains("Tags")) RETURN_IF_ERROR(CheckTags(in["Tags"], "tags"));
   std::unique_lock lock(mu_);
   if (buses_.contains(name)) return Exists(StrCat("Event bus ", name, " already exists."));
   Json doc = {{"Name", name}, {"Arn", BusArn(name)}, {"CreationTime", EpochSeconds(absl::Now())},
@@ -465,6 +553,11 @@ absl::StatusOr<Json> EventBridge::PutRule(const Json& in) {
   if (!has_pattern && !has_schedule) {
     return Invalid("Parameter(s) EventPattern or ScheduleExpression must be specified.");
   }
+  RETURN_IF_ERROR(CheckLength(in, "EventPattern", "eventPattern", 0, 4096));
+  RETURN_IF_ERROR(CheckLength(in, "ScheduleExpression", "scheduleExpression", 0, 256));
+  RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+  RETURN_IF_ERROR(CheckLength(in, "RoleArn", "roleArn", 1, 1600));
+  if (in.contains("Tags")) RETURN_IF_ERROR(CheckTags(in["Tags"], "tags"));
   if (has_pattern) {
     if (!in["EventPattern"].is_string()) return Invalid("EventPattern must be a string of JSON text.");
     auto st = events::ValidatePattern(in["EventPattern"].get<std::string>());
@@ -584,6 +677,7 @@ absl::StatusOr<Json> EventBridge::PutTargets(const Json& in) {
     return Invalid("1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have "
                    "length less than or equal to 10 and greater than or equal to 1");
   }
+  for (size_t i = 0; i < targets.size(); ++i) RETURN_IF_ERROR(CheckTargetLimits(targets[i], i + 1));
   std::unique_lock lock(mu_);
   ASSIGN_OR_RETURN(auto rule, FindRule(in));
   std::vector<Json> next = rule->targets;
@@ -593,8 +687,9 @@ absl::StatusOr<Json> EventBridge::PutTargets(const Json& in) {
     auto fail = [&](const std::string& code, const std::string& message) {
       failed.push_back({{"TargetId", id}, {"ErrorCode", code}, {"ErrorMessage", message}});
     };
-    if (id.empty() || id.size() > 64) {
-      fail("ValidationException", "Target Id must be 1 to 64 characters long.");
+    static const std::regex kTargetId("[\\.\\-_A-Za-z0-9]+");
+    if (id.empty() || id.size() > 64 || !std::regex_match(id, kTargetId)) {
+      fail("ValidationException", "Target Id must be 1 to 64 characters of letters, digits, '.', '-' and '_'.");
       continue;
     }
     auto parts = Split(arn, ':');
@@ -1055,10 +1150,12 @@ absl::StatusOr<Json> EventBridge::Tags(const std::string& action, const Json& in
   if (action == "ListTagsForResource") return Json{{"Tags", tags}};
   Json next = Json::array();
   if (action == "TagResource") {
+    RETURN_IF_ERROR(CheckTags(in.value("Tags", Json::array()), "tags"));
     std::map<std::string, std::string> m;
     for (const auto& t : tags) m[t.value("Key", "")] = t.value("Value", "");
     for (const auto& t : in.value("Tags", Json::array())) m[t.value("Key", "")] = t.value("Value", "");
     for (const auto& [k, v] : m) next.push_back({{"Key", k}, {"Value", v}});
+    RETURN_IF_ERROR(CheckTags(next, "tags"));
   } else {
     std::set<std::string> drop;
     for (const auto& k : in.value("TagKeys", Json::array())) drop.insert(k.get<std::string>());
@@ -1174,6 +1271,9 @@ absl::StatusOr<Json> EventBridge::ArchiveAction(const std::string& action, const
   };
   if (action == "CreateArchive") {
     RETURN_IF_ERROR(CheckName("archiveName", name, 48));
+    RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+    RETURN_IF_ERROR(CheckLength(in, "EventPattern", "eventPattern", 0, 4096));
+    RETURN_IF_ERROR(CheckRange(in, "RetentionDays", "retentionDays", 0, INT32_MAX));
     std::string source = in.value("EventSourceArn", "");
     std::unique_lock lock(mu_);
     if (archives_.contains(name)) return Exists(StrCat("Archive ", name, " already exists."));
@@ -1212,6 +1312,9 @@ absl::StatusOr<Json> EventBridge::ArchiveAction(const std::string& action, const
   if (it == archives_.end()) return NotFound(StrCat("Archive ", name, " does not exist."));
   if (action == "DescribeArchive") return describe(it->second);
   if (action == "UpdateArchive") {
+    RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+    RETURN_IF_ERROR(CheckLength(in, "EventPattern", "eventPattern", 0, 4096));
+    RETURN_IF_ERROR(CheckRange(in, "RetentionDays", "retentionDays", 0, INT32_MAX));
     Json doc = it->second;
     for (const char* k : {"Description", "EventPattern", "RetentionDays"}) {
       if (in.contains(k)) doc[k] = in[k];
@@ -1244,6 +1347,10 @@ absl::StatusOr<Json> EventBridge::ReplayAction(const std::string& action, const 
   auto arn = [&](const std::string& n) { return StrCat("arn:aws:events:", options_.region, ":", options_.account, ":replay/", n); };
   if (action == "StartReplay") {
     RETURN_IF_ERROR(CheckName("replayName", name, 64));
+    RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+    for (const char* k : {"EventStartTime", "EventEndTime"}) {
+      if (in.contains(k) && !in[k].is_number()) return Invalid(StrCat("Parameter ", k, " is not valid: it must be a timestamp."));
+    }
     std::unique_lock lock(mu_);
     if (replays_.contains(name)) return Exists(StrCat("Replay ", name, " already exists."));
     std::string source = NameOf(in.value("EventSourceArn", ""));
