@@ -363,7 +363,12 @@ absl::Status EventBridge::Load() {
       if (!row) break;
       int64_t id = s->Int(0);
       next_row_ = std::max<int64_t>(next_row_, id + 1);
-      auto d = Delivery::FromDoc(id, s->Int(1), s->Text(2));
+      absl::StatusOr<std::unique_ptr<Delivery>> d = absl::DataLossError("unreadable");
+      try {
+        d = Delivery::FromDoc(id, s->Int(1), s->Text(2));
+      } catch (const std::exception& e) {
+        d = absl::DataLossError(e.what());
+      }
       if (!d.ok()) {
         // A row that cannot be resumed is failed (logged and removed), never a crash loop.
         spdlog::error("events: outbox delivery {} cannot be resumed and is dropped: {}", id, std::string(d.status().message()));
@@ -388,9 +393,10 @@ absl::Status EventBridge::Load() {
   };
   add_bus("default", {{"Name", "default"}, {"Arn", BusArn("default")}});
   for (auto& [kind, doc] : docs) {
-    if (kind == "bus") add_bus(doc.value("Name", ""), doc);
+    if (kind == "bus" && doc.contains("Name") && doc["Name"].is_string()) add_bus(doc["Name"].get<std::string>(), doc);
   }
-  for (auto& [kind, doc] : docs) {
+  // A stored document that cannot be loaded is skipped with an error, never a crash loop.
+  for (auto& [kind, doc] : docs) try {
     if (kind == "archive") {
       std::string name = doc.value("ArchiveName", "");
       if (doc.contains("EventPattern") && doc["EventPattern"].is_string()) {
@@ -431,6 +437,8 @@ absl::Status EventBridge::Load() {
       it->second->by_id[rule->id] = rule;
       it->second->rules[rule->name] = rule;
     }
+  } catch (const std::exception& e) {
+    spdlog::error("events: stored {} document cannot be loaded and is skipped: {}", kind, e.what());
   }
   return absl::OkStatus();
 }
