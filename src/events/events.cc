@@ -303,6 +303,11 @@ void EventBridge::Stop() {
     if (threads.empty()) break;
     for (auto& t : threads) t.join();
   }
+  // Finished deliveries leave the outbox before the process ends: none is sent again.
+  if (writer_) {
+    Work work;
+    if (auto st = Commit(work); !st.ok()) spdlog::error("events: the outbox could not be updated: {}", std::string(st.message()));
+  }
 }
 
 void EventBridge::RegisterInvoker(const std::string& service, TargetInvoker invoker) {
@@ -924,6 +929,12 @@ void EventBridge::Route(Bus& bus, const std::string& event_text, const Json& eve
 }
 
 absl::Status EventBridge::Commit(Work& work, const std::function<absl::Status(SqliteDb&)>& extra) {
+  {
+    // Finished deliveries ride along with the next commit (see DeliverBatch).
+    std::lock_guard lock(done_mu_);
+    work.done.insert(work.done.end(), pending_done_.begin(), pending_done_.end());
+    pending_done_.clear();
+  }
   if (work.empty() && !extra) return absl::OkStatus();
   for (auto& d : work.deliveries) {
     if (d->row == 0) d->row = next_row_.fetch_add(1);
@@ -965,7 +976,20 @@ void EventBridge::DeliveryLoop() {
   std::unique_lock lock(queue_mu_);
   while (!stopping_) {
     if (queue_.empty()) {
-      queue_cv_.wait(lock);
+      if (queue_cv_.wait_for(lock, std::chrono::milliseconds(100)) == std::cv_status::timeout) {
+        bool pending;
+        {
+          std::lock_guard done_lock(done_mu_);
+          pending = !pending_done_.empty();
+        }
+        if (pending) {
+          // Idle: the finished deliveries leave the outbox now.
+          lock.unlock();
+          Work work;
+          if (auto st = Commit(work); !st.ok()) spdlog::error("events: the outbox could not be updated: {}", std::string(st.message()));
+          lock.lock();
+        }
+      }
       continue;
     }
     absl::Time now = absl::Now();
@@ -996,6 +1020,14 @@ void EventBridge::DeliverBatch(std::vector<std::unique_ptr<Delivery>>& batch, ab
     } else {
       work.done.push_back(d->row);
     }
+  }
+  if (work.deliveries.empty() && work.archived.empty()) {
+    // Only finished deliveries: their rows are removed with the next commit (a PutEvents',
+    // or the delivery thread's when it goes idle, or Stop's) rather than by a commit of
+    // their own. A crash before then delivers them again: at least once.
+    std::lock_guard lock(done_mu_);
+    pending_done_.insert(pending_done_.end(), work.done.begin(), work.done.end());
+    return;
   }
   if (auto st = Commit(work); !st.ok()) {
     spdlog::error("events: the outbox could not be updated: {}", std::string(st.message()));

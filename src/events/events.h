@@ -157,6 +157,8 @@ class EventBridge {
   bool started_ = false;
   std::atomic<int64_t> next_row_{1};  // outbox row ids
   std::atomic<int64_t> next_seq_{0};  // archived.seq
+  std::mutex done_mu_;
+  std::vector<int64_t> pending_done_;  // outbox rows delivered, deleted with the next commit
   std::vector<std::thread> threads_;
   std::mutex schedule_mu_;  // one RunDueSchedules at a time
 };
