@@ -449,6 +449,19 @@ absl::Status EventBridge::Load() {
 }
 
 absl::StatusOr<Json> EventBridge::Call(const std::string& action, const Json& in) {
+  // Last-resort guard: a member of the wrong JSON type is the caller's error; anything else
+  // fails this one request with a 500-class error, never the server.
+  try {
+    return Dispatch(action, in);
+  } catch (const nlohmann::json::exception& e) {
+    return Error(absl::StatusCode::kInvalidArgument, "SerializationException", StrCat("Malformed input: ", e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("events: {} failed: {}", action, e.what());
+    return Error(absl::StatusCode::kInternal, "InternalException", StrCat("Internal error: ", e.what()));
+  }
+}
+
+absl::StatusOr<Json> EventBridge::Dispatch(const std::string& action, const Json& in) {
   if (action == "PutEvents") return PutEvents(in);
   if (action == "PutRule") return PutRule(in);
   if (action == "DescribeRule") return DescribeRule(in);

@@ -93,6 +93,7 @@ class EventBridge {
   absl::Status Load();
   absl::Status Save(const std::string& kind, const std::string& name, const Json& doc);
   absl::Status Erase(const std::string& kind, const std::string& name);
+  absl::StatusOr<Json> Dispatch(const std::string& action, const Json& input);
 
   absl::StatusOr<Json> CreateEventBus(const Json& in);
   absl::StatusOr<Json> DescribeEventBus(const Json& in);

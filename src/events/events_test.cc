@@ -227,6 +227,20 @@ TEST_F(EventBridgeTest, SchedulerAtFiresOnceThenDeletesItself) {
   EXPECT_TRUE(absl::IsNotFound((*scheduler)->Call("GET", "/schedules/once", req, Json::object()).status()));
 }
 
+TEST_F(EventBridgeTest, SchedulerRefusesMembersOfTheWrongTypeWithoutThrowing) {
+  EventsOptions o;
+  o.start_threads = false;
+  auto scheduler = Scheduler::Open(dir_, *eb_, o);
+  ASSERT_TRUE(scheduler.ok());
+  HttpRequest req;
+  Json target = {{"Arn", BusArn("default")}, {"RoleArn", "r"}, {"EventBridgeParameters", {{"DetailType", "t"}, {"Source", "s"}}}};
+  auto out = (*scheduler)->Call("POST", "/schedules/bad", req,
+                                {{"ScheduleExpression", "rate(1 minute)"}, {"FlexibleTimeWindow", {{"Mode", "OFF"}}},
+                                 {"Target", target}, {"StartDate", "soon"}, {"EndDate", 1}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(EventsErrorCode(out.status()), "ValidationException");
+}
+
 TEST_F(EventBridgeTest, SchedulerRateSlotsSurviveARestart) {
   Sink("sink");
   EventsOptions o;
