@@ -69,7 +69,7 @@ def _run(endpoint, procs, threads, seconds):
     elapsed = time.monotonic() - t0
     total = sum(c for c, _ in results)
     lat = sorted(x for _, l in results for x in l)
-    return {"events_per_s": total / elapsed, "p50_ms": 1000 * statistics.median(lat),
+    return {"events_per_s": total / elapsed, "elapsed": elapsed, "sent": total, "p50_ms": 1000 * statistics.median(lat),
             "p99_ms": 1000 * lat[int(0.99 * (len(lat) - 1))], "requests": len(lat)}
 
 
@@ -86,8 +86,26 @@ def measure(binary):
         events.put_rule(Name="orders", EventBusName="bench", EventPattern=json.dumps({"source": ["bench.orders"]}))
         events.put_targets(Rule="orders", EventBusName="bench",
                            Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:000000000000:bench"}])
-        _run(srv.endpoint, 1, 1, 1.0)  # warm-up
+        url = sqs.get_queue_url(QueueName="bench")["QueueUrl"]
+
+        def queued():
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+        def wait_queued(n, timeout=300):
+            deadline = time.monotonic() + timeout
+            while queued() < n and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return queued()
+
+        warm = _run(srv.endpoint, 1, 1, 1.0)
+        base = wait_queued(warm["sent"])  # the warm-up's events delivered
+        t0 = time.monotonic()
         concurrent = _run(srv.endpoint, PROCS, THREADS, SECONDS)
+        sent = concurrent["sent"]
+        # End to end: until every event of the concurrent phase is in the target queue.
+        wait_queued(base + sent)
+        concurrent["delivered_per_s"] = sent / (time.monotonic() - t0)
         alone = _run(srv.endpoint, 1, 1, SECONDS)
         return {"concurrent": concurrent, "alone": alone}
     finally:
@@ -98,7 +116,7 @@ def measure(binary):
 def show(name, m):
     c, a = m["concurrent"], m["alone"]
     print(f"{name}: {PROCS}x{THREADS} clients {c['events_per_s']:8.0f} events/s "
-          f"(p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms); "
+          f"(p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms), {c['delivered_per_s']:.0f}/s delivered to SQS; "
           f"1 client {a['events_per_s']:6.0f} events/s (p50 {a['p50_ms']:.1f} ms)")
 
 
@@ -111,6 +129,7 @@ def main():
         show("baseline", base)
         show("this build", new)
         print(f"ratio this/baseline: concurrent {new['concurrent']['events_per_s'] / base['concurrent']['events_per_s']:.2f}, "
+              f"delivered {new['concurrent']['delivered_per_s'] / base['concurrent']['delivered_per_s']:.2f}, "
               f"1 client {new['alone']['events_per_s'] / base['alone']['events_per_s']:.2f}")
     else:
         show("this build", new)
