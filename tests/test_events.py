@@ -1452,3 +1452,73 @@ def test_recreated_bucket_has_no_notifications(s3, eb):
         sink.expect(3, "notifications off")
     finally:
         empty_bucket(s3, bucket)
+
+
+# ---------------------------------------------------------------------------------------
+# AWS's model limits (lengths, ranges, tags) are enforced by the server
+
+
+def test_model_limits_are_refused_as_aws_does(server, eb):
+    # botocore checks minimums itself: send what it would refuse, to see the server refuse it.
+    events = make_events(server.endpoint, parameter_validation=False)
+    name = unique_name("lim")
+    pattern = json.dumps({"source": ["lim"]})
+
+    def refused(call, **kw):
+        with pytest.raises(ClientError) as e:
+            call(**kw)
+        return code(e), message(e)
+
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Description="d" * 513)
+    assert c == "ValidationException" and "at 'description'" in m and "512" in m, m
+    big = json.dumps({"source": ["x" * 4100]})
+    assert refused(events.put_rule, Name=name, EventPattern=big)[0] in ("ValidationException",
+                                                                        "InvalidEventPatternException")
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern,
+                   Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert c == "LimitExceededException", m
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    assert c == "ValidationException" and "128" in m, m
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Tags=[{"Key": "aws:x", "Value": "v"}])
+    assert c == "ValidationException", m
+    eb.rule({"source": ["lim"]}, [], name=name)
+    sink = eb.sink("lim")
+
+    def target(**kw):
+        return dict({"Id": "t", "Arn": sink.arn}, **kw)
+
+    for t, where in [(target(Input='"' + "x" * 8200 + '"'), "targets.1.member.input"),
+                     (target(InputPath="$." + "a" * 300), "targets.1.member.inputPath"),
+                     (target(InputTransformer={"InputTemplate": "x" * 8193}),
+                      "targets.1.member.inputTransformer.inputTemplate"),
+                     (target(RetryPolicy={"MaximumRetryAttempts": 186}),
+                      "targets.1.member.retryPolicy.maximumRetryAttempts"),
+                     (target(RetryPolicy={"MaximumEventAgeInSeconds": 59}),
+                      "targets.1.member.retryPolicy.maximumEventAgeInSeconds")]:
+        c, m = refused(events.put_targets, Rule=name, Targets=[t])
+        assert c == "ValidationException" and where in m, (where, m)
+    out = events.put_targets(Rule=name, Targets=[target(Id="has space")])
+    assert out["FailedEntryCount"] == 1 and out["FailedEntries"][0]["ErrorCode"] == "ValidationException"
+    assert events.list_targets_by_rule(Rule=name)["Targets"] == []
+
+    arn = rule_arn(name)
+    events.tag_resource(ResourceARN=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    c, m = refused(events.tag_resource, ResourceARN=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+    assert c == "LimitExceededException", m
+    assert len(events.list_tags_for_resource(ResourceARN=arn)["Tags"]) == 50
+    c, m = refused(events.create_archive, ArchiveName=unique_name("lim")[:48], Description="d" * 513,
+                   EventSourceArn=bus_arn("default"))
+    assert c == "ValidationException" and "at 'description'" in m, m
+
+
+def test_deeply_nested_detail_is_malformed_per_entry(events, eb):
+    src = "deep." + uuid.uuid4().hex[:8]
+    sink = eb.sink("deep")
+    eb.rule({"source": [src]}, [sink])
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    nested = '{"a":' + "[" * 5000 + "]" * 5000 + "}"
+    out = events.put_events(Entries=[{"Source": src, "DetailType": "deep", "Detail": deep[:200_000]},
+                                     {"Source": src, "DetailType": "nested", "Detail": nested},
+                                     {"Source": src, "DetailType": "ok", "Detail": "{}"}])
+    assert [e.get("ErrorCode") for e in out["Entries"]] == ["MalformedDetail", "MalformedDetail", None], out
+    sink.wait(1)

@@ -59,6 +59,92 @@ absl::Status CheckName(const std::string& what, const std::string& name, size_t 
   return absl::OkStatus();
 }
 
+// AWS's model constraints, checked as its request validation does: one ValidationException
+// for the request, naming the member ("targets.1.member.input") in AWS's words.
+absl::Status LengthError(const std::string& where, const std::string& value, size_t min, size_t max) {
+  std::string shown = value.size() > 64 ? value.substr(0, 64) + "..." : value;
+  return Invalid(StrCat("1 validation error detected: Value '", shown, "' at '", where,
+                        "' failed to satisfy constraint: Member must have length ",
+                        value.size() < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
+}
+
+// `in[key]`, when present, must be a string of min..max characters.
+absl::Status CheckLength(const Json& in, const char* key, const std::string& where, size_t min, size_t max) {
+  if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
+  if (!in[key].is_string()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be a string"));
+  const std::string& v = in[key].get_ref<const std::string&>();
+  if (v.size() < min || v.size() > max) return LengthError(where, v, min, max);
+  return absl::OkStatus();
+}
+
+// `in[key]`, when present, must be an integer in min..max.
+absl::Status CheckRange(const Json& in, const char* key, const std::string& where, int64_t min, int64_t max) {
+  if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
+  if (!in[key].is_number_integer()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be an integer"));
+  int64_t v = in[key].get<int64_t>();
+  if (v < min || v > max) {
+    return Invalid(StrCat("1 validation error detected: Value '", v, "' at '", where,
+                          "' failed to satisfy constraint: Member must have value ",
+                          v < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
+  }
+  return absl::OkStatus();
+}
+
+// Tags as TagResource, PutRule and CreateEventBus take them: keys 1..128 characters
+// (not starting with "aws:"), values up to 256, at most 50 on a resource.
+constexpr size_t kMaxTags = 50;
+absl::Status CheckTags(const Json& tags, const char* where) {
+  if (!tags.is_array()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be a list"));
+  size_t i = 0;
+  for (const auto& t : tags) {
+    ++i;
+    if (!t.is_object() || !t.contains("Key") || !t.contains("Value")) {
+      return Invalid(StrCat("1 validation error detected: Value at '", where, ".", i, ".member' must have a Key and a Value"));
+    }
+    RETURN_IF_ERROR(CheckLength(t, "Key", StrCat(where, ".", i, ".member.key"), 1, 128));
+    RETURN_IF_ERROR(CheckLength(t, "Value", StrCat(where, ".", i, ".member.value"), 0, 256));
+    if (t["Key"].get<std::string>().starts_with("aws:")) {
+      return Invalid("Invalid tag key: the aws: prefix is reserved for AWS use.");
+    }
+  }
+  if (tags.size() > kMaxTags) {
+    return Error(absl::StatusCode::kResourceExhausted, "LimitExceededException",
+                 StrCat("The number of tags exceeds the limit of ", kMaxTags, " per resource."));
+  }
+  return absl::OkStatus();
+}
+
+// A target's model constraints (PutTargets): Id, Arn, RoleArn, Input, InputPath,
+// InputTransformer, RetryPolicy.
+absl::Status CheckTargetLimits(const Json& t, size_t index) {
+  if (!t.is_object()) return Invalid(StrCat("1 validation error detected: Value at 'targets.", index, ".member' must be a structure"));
+  std::string at = StrCat("targets.", index, ".member.");
+  RETURN_IF_ERROR(CheckLength(t, "Arn", at + "arn", 1, 1600));
+  RETURN_IF_ERROR(CheckLength(t, "RoleArn", at + "roleArn", 1, 1600));
+  RETURN_IF_ERROR(CheckLength(t, "Input", at + "input", 0, 8192));
+  RETURN_IF_ERROR(CheckLength(t, "InputPath", at + "inputPath", 0, 256));
+  if (t.contains("InputTransformer") && t["InputTransformer"].is_object()) {
+    const Json& x = t["InputTransformer"];
+    RETURN_IF_ERROR(CheckLength(x, "InputTemplate", at + "inputTransformer.inputTemplate", 1, 8192));
+    if (x.contains("InputPathsMap") && x["InputPathsMap"].is_object()) {
+      for (const auto& [name, path] : x["InputPathsMap"].items()) {
+        if (name.empty() || name.size() > 256) return LengthError(at + "inputTransformer.inputPathsMap", name, 1, 256);
+        if (path.is_string() && path.get<std::string>().size() > 256) {
+          return LengthError(at + "inputTransformer.inputPathsMap", path.get<std::string>(), 0, 256);
+        }
+      }
+    }
+  }
+  if (t.contains("RetryPolicy") && t["RetryPolicy"].is_object()) {
+    RETURN_IF_ERROR(CheckRange(t["RetryPolicy"], "MaximumRetryAttempts", at + "retryPolicy.maximumRetryAttempts", 0, 185));
+    RETURN_IF_ERROR(CheckRange(t["RetryPolicy"], "MaximumEventAgeInSeconds", at + "retryPolicy.maximumEventAgeInSeconds", 60, 86400));
+  }
+  if (t.contains("DeadLetterConfig") && t["DeadLetterConfig"].is_object()) {
+    RETURN_IF_ERROR(CheckLength(t["DeadLetterConfig"], "Arn", at + "deadLetterConfig.arn", 1, 1600));
+  }
+  return absl::OkStatus();
+}
+
 // NextToken paging over a sorted list of names.
 Json PageOf(std::vector<Json> items, const Json& in, const char* field) {
   size_t start = 0;
@@ -217,6 +303,11 @@ void EventBridge::Stop() {
     if (threads.empty()) break;
     for (auto& t : threads) t.join();
   }
+  // Finished deliveries leave the outbox before the process ends: none is sent again.
+  if (writer_) {
+    Work work;
+    if (auto st = Commit(work); !st.ok()) spdlog::error("events: the outbox could not be updated: {}", std::string(st.message()));
+  }
 }
 
 void EventBridge::RegisterInvoker(const std::string& service, TargetInvoker invoker) {
@@ -277,7 +368,12 @@ absl::Status EventBridge::Load() {
       if (!row) break;
       int64_t id = s->Int(0);
       next_row_ = std::max<int64_t>(next_row_, id + 1);
-      auto d = Delivery::FromDoc(id, s->Int(1), s->Text(2));
+      absl::StatusOr<std::unique_ptr<Delivery>> d = absl::DataLossError("unreadable");
+      try {
+        d = Delivery::FromDoc(id, s->Int(1), s->Text(2));
+      } catch (const std::exception& e) {
+        d = absl::DataLossError(e.what());
+      }
       if (!d.ok()) {
         // A row that cannot be resumed is failed (logged and removed), never a crash loop.
         spdlog::error("events: outbox delivery {} cannot be resumed and is dropped: {}", id, std::string(d.status().message()));
@@ -302,9 +398,10 @@ absl::Status EventBridge::Load() {
   };
   add_bus("default", {{"Name", "default"}, {"Arn", BusArn("default")}});
   for (auto& [kind, doc] : docs) {
-    if (kind == "bus") add_bus(doc.value("Name", ""), doc);
+    if (kind == "bus" && doc.contains("Name") && doc["Name"].is_string()) add_bus(doc["Name"].get<std::string>(), doc);
   }
-  for (auto& [kind, doc] : docs) {
+  // A stored document that cannot be loaded is skipped with an error, never a crash loop.
+  for (auto& [kind, doc] : docs) try {
     if (kind == "archive") {
       std::string name = doc.value("ArchiveName", "");
       if (doc.contains("EventPattern") && doc["EventPattern"].is_string()) {
@@ -345,11 +442,26 @@ absl::Status EventBridge::Load() {
       it->second->by_id[rule->id] = rule;
       it->second->rules[rule->name] = rule;
     }
+  } catch (const std::exception& e) {
+    spdlog::error("events: stored {} document cannot be loaded and is skipped: {}", kind, e.what());
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<Json> EventBridge::Call(const std::string& action, const Json& in) {
+  // Last-resort guard: a member of the wrong JSON type is the caller's error; anything else
+  // fails this one request with a 500-class error, never the server.
+  try {
+    return Dispatch(action, in);
+  } catch (const nlohmann::json::exception& e) {
+    return Error(absl::StatusCode::kInvalidArgument, "SerializationException", StrCat("Malformed input: ", e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("events: {} failed: {}", action, e.what());
+    return Error(absl::StatusCode::kInternal, "InternalException", StrCat("Internal error: ", e.what()));
+  }
+}
+
+absl::StatusOr<Json> EventBridge::Dispatch(const std::string& action, const Json& in) {
   if (action == "PutEvents") return PutEvents(in);
   if (action == "PutRule") return PutRule(in);
   if (action == "DescribeRule") return DescribeRule(in);
@@ -397,6 +509,8 @@ absl::StatusOr<Json> EventBridge::CreateEventBus(const Json& in) {
   RETURN_IF_ERROR(CheckName("name", name, 256, "bus"));
   if (name == "default") return Invalid("The event bus name 'default' is reserved.");
   if (name.starts_with("aws.")) return Invalid("Event bus names starting with aws. are reserved for partner event sources.");
+  RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+  if (in.contains("Tags")) RETURN_IF_ERROR(CheckTags(in["Tags"], "tags"));
   std::unique_lock lock(mu_);
   if (buses_.contains(name)) return Exists(StrCat("Event bus ", name, " already exists."));
   Json doc = {{"Name", name}, {"Arn", BusArn(name)}, {"CreationTime", EpochSeconds(absl::Now())},
@@ -465,6 +579,11 @@ absl::StatusOr<Json> EventBridge::PutRule(const Json& in) {
   if (!has_pattern && !has_schedule) {
     return Invalid("Parameter(s) EventPattern or ScheduleExpression must be specified.");
   }
+  RETURN_IF_ERROR(CheckLength(in, "EventPattern", "eventPattern", 0, 4096));
+  RETURN_IF_ERROR(CheckLength(in, "ScheduleExpression", "scheduleExpression", 0, 256));
+  RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+  RETURN_IF_ERROR(CheckLength(in, "RoleArn", "roleArn", 1, 1600));
+  if (in.contains("Tags")) RETURN_IF_ERROR(CheckTags(in["Tags"], "tags"));
   if (has_pattern) {
     if (!in["EventPattern"].is_string()) return Invalid("EventPattern must be a string of JSON text.");
     auto st = events::ValidatePattern(in["EventPattern"].get<std::string>());
@@ -584,6 +703,7 @@ absl::StatusOr<Json> EventBridge::PutTargets(const Json& in) {
     return Invalid("1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have "
                    "length less than or equal to 10 and greater than or equal to 1");
   }
+  for (size_t i = 0; i < targets.size(); ++i) RETURN_IF_ERROR(CheckTargetLimits(targets[i], i + 1));
   std::unique_lock lock(mu_);
   ASSIGN_OR_RETURN(auto rule, FindRule(in));
   std::vector<Json> next = rule->targets;
@@ -593,8 +713,9 @@ absl::StatusOr<Json> EventBridge::PutTargets(const Json& in) {
     auto fail = [&](const std::string& code, const std::string& message) {
       failed.push_back({{"TargetId", id}, {"ErrorCode", code}, {"ErrorMessage", message}});
     };
-    if (id.empty() || id.size() > 64) {
-      fail("ValidationException", "Target Id must be 1 to 64 characters long.");
+    static const std::regex kTargetId("[\\.\\-_A-Za-z0-9]+");
+    if (id.empty() || id.size() > 64 || !std::regex_match(id, kTargetId)) {
+      fail("ValidationException", "Target Id must be 1 to 64 characters of letters, digits, '.', '-' and '_'.");
       continue;
     }
     auto parts = Split(arn, ':');
@@ -821,6 +942,12 @@ void EventBridge::Route(Bus& bus, const std::string& event_text, const Json& eve
 }
 
 absl::Status EventBridge::Commit(Work& work, const std::function<absl::Status(SqliteDb&)>& extra) {
+  {
+    // Finished deliveries ride along with the next commit (see DeliverBatch).
+    std::lock_guard lock(done_mu_);
+    work.done.insert(work.done.end(), pending_done_.begin(), pending_done_.end());
+    pending_done_.clear();
+  }
   if (work.empty() && !extra) return absl::OkStatus();
   for (auto& d : work.deliveries) {
     if (d->row == 0) d->row = next_row_.fetch_add(1);
@@ -862,7 +989,20 @@ void EventBridge::DeliveryLoop() {
   std::unique_lock lock(queue_mu_);
   while (!stopping_) {
     if (queue_.empty()) {
-      queue_cv_.wait(lock);
+      if (queue_cv_.wait_for(lock, std::chrono::milliseconds(100)) == std::cv_status::timeout) {
+        bool pending;
+        {
+          std::lock_guard done_lock(done_mu_);
+          pending = !pending_done_.empty();
+        }
+        if (pending) {
+          // Idle: the finished deliveries leave the outbox now.
+          lock.unlock();
+          Work work;
+          if (auto st = Commit(work); !st.ok()) spdlog::error("events: the outbox could not be updated: {}", std::string(st.message()));
+          lock.lock();
+        }
+      }
       continue;
     }
     absl::Time now = absl::Now();
@@ -886,13 +1026,38 @@ void EventBridge::DeliverBatch(std::vector<std::unique_ptr<Delivery>>& batch, ab
   // Deliveries that finish leave the outbox, retries are rewritten with their next due
   // time, and what event-bus targets route goes in: one transaction for the batch. A crash
   // before it commits delivers the batch again (at least once).
+  // Targets are invoked by up to kParallel threads: a target that commits each request
+  // (an SQS queue) then shares its group commits across the batch instead of paying one
+  // fsync per event in turn.
+  constexpr size_t kParallel = 8;
+  std::vector<Work> produced(std::min(kParallel, batch.size()));
+  std::vector<char> retry(batch.size(), 0);
+  auto run = [&](size_t w) {
+    for (size_t i = w; i < batch.size(); i += produced.size()) retry[i] = Deliver(*batch[i], now, produced[w]);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t w = 1; w < produced.size(); ++w) helpers.emplace_back(run, w);
+  if (!produced.empty()) run(0);
+  for (auto& t : helpers) t.join();
   Work work;
-  for (auto& d : batch) {
-    if (Deliver(*d, now, work)) {
-      work.deliveries.push_back(std::move(d));
+  for (auto& p : produced) {
+    for (auto& d : p.deliveries) work.deliveries.push_back(std::move(d));
+    for (auto& a : p.archived) work.archived.push_back(std::move(a));
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (retry[i]) {
+      work.deliveries.push_back(std::move(batch[i]));
     } else {
-      work.done.push_back(d->row);
+      work.done.push_back(batch[i]->row);
     }
+  }
+  if (work.deliveries.empty() && work.archived.empty()) {
+    // Only finished deliveries: their rows are removed with the next commit (a PutEvents',
+    // or the delivery thread's when it goes idle, or Stop's) rather than by a commit of
+    // their own. A crash before then delivers them again: at least once.
+    std::lock_guard lock(done_mu_);
+    pending_done_.insert(pending_done_.end(), work.done.begin(), work.done.end());
+    return;
   }
   if (auto st = Commit(work); !st.ok()) {
     spdlog::error("events: the outbox could not be updated: {}", std::string(st.message()));
@@ -1055,10 +1220,12 @@ absl::StatusOr<Json> EventBridge::Tags(const std::string& action, const Json& in
   if (action == "ListTagsForResource") return Json{{"Tags", tags}};
   Json next = Json::array();
   if (action == "TagResource") {
+    RETURN_IF_ERROR(CheckTags(in.value("Tags", Json::array()), "tags"));
     std::map<std::string, std::string> m;
     for (const auto& t : tags) m[t.value("Key", "")] = t.value("Value", "");
     for (const auto& t : in.value("Tags", Json::array())) m[t.value("Key", "")] = t.value("Value", "");
     for (const auto& [k, v] : m) next.push_back({{"Key", k}, {"Value", v}});
+    RETURN_IF_ERROR(CheckTags(next, "tags"));
   } else {
     std::set<std::string> drop;
     for (const auto& k : in.value("TagKeys", Json::array())) drop.insert(k.get<std::string>());
@@ -1174,6 +1341,9 @@ absl::StatusOr<Json> EventBridge::ArchiveAction(const std::string& action, const
   };
   if (action == "CreateArchive") {
     RETURN_IF_ERROR(CheckName("archiveName", name, 48));
+    RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+    RETURN_IF_ERROR(CheckLength(in, "EventPattern", "eventPattern", 0, 4096));
+    RETURN_IF_ERROR(CheckRange(in, "RetentionDays", "retentionDays", 0, INT32_MAX));
     std::string source = in.value("EventSourceArn", "");
     std::unique_lock lock(mu_);
     if (archives_.contains(name)) return Exists(StrCat("Archive ", name, " already exists."));
@@ -1212,6 +1382,9 @@ absl::StatusOr<Json> EventBridge::ArchiveAction(const std::string& action, const
   if (it == archives_.end()) return NotFound(StrCat("Archive ", name, " does not exist."));
   if (action == "DescribeArchive") return describe(it->second);
   if (action == "UpdateArchive") {
+    RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+    RETURN_IF_ERROR(CheckLength(in, "EventPattern", "eventPattern", 0, 4096));
+    RETURN_IF_ERROR(CheckRange(in, "RetentionDays", "retentionDays", 0, INT32_MAX));
     Json doc = it->second;
     for (const char* k : {"Description", "EventPattern", "RetentionDays"}) {
       if (in.contains(k)) doc[k] = in[k];
@@ -1244,6 +1417,10 @@ absl::StatusOr<Json> EventBridge::ReplayAction(const std::string& action, const 
   auto arn = [&](const std::string& n) { return StrCat("arn:aws:events:", options_.region, ":", options_.account, ":replay/", n); };
   if (action == "StartReplay") {
     RETURN_IF_ERROR(CheckName("replayName", name, 64));
+    RETURN_IF_ERROR(CheckLength(in, "Description", "description", 0, 512));
+    for (const char* k : {"EventStartTime", "EventEndTime"}) {
+      if (in.contains(k) && !in[k].is_number()) return Invalid(StrCat("Parameter ", k, " is not valid: it must be a timestamp."));
+    }
     std::unique_lock lock(mu_);
     if (replays_.contains(name)) return Exists(StrCat("Replay ", name, " already exists."));
     std::string source = NameOf(in.value("EventSourceArn", ""));

@@ -20,15 +20,18 @@
 
 // EventBridge: event buses, rules (event patterns and schedules), targets, archives and
 // replays. Rules of a bus are compiled into one PatternSet, so PutEvents parses an event
-// once and matches it against every rule. Matched events are handed to a delivery thread
-// (never blocking PutEvents) that renders each target's input (Input, InputPath,
-// InputTransformer) and invokes the target through the invoker registered for the ARN's
-// service, retrying with exponential backoff within the RetryPolicy.
+// once and matches it against every rule. Each matched target's delivery is written to the
+// outbox (with the archive rows) before PutEvents answers, group-committed with concurrent
+// requests; a delivery thread renders each target's input (Input, InputPath,
+// InputTransformer), invokes the target through the invoker registered for the ARN's
+// service, retries with exponential backoff within the RetryPolicy, dead-letters, and
+// removes the row when done. A restart reloads the outbox: delivery is at least once.
 //
 // Definitions live in <dir>/events.db (SQLite; kinds bus, rule, archive, replay), archived
-// events in the same database. A scheduler thread fires "Scheduled Event"s for rules with a
-// ScheduleExpression; the last slot fired is persisted, so a restart neither re-fires a slot
-// nor replays missed ones. Thread-safe; Stop() joins the threads.
+// events and the outbox in the same database. A scheduler thread fires "Scheduled Event"s
+// for rules with a ScheduleExpression; the slot fired is recorded in the transaction that
+// queues its deliveries, so a restart neither re-fires a slot nor replays missed ones.
+// Thread-safe; Start() starts the threads, Stop() joins them.
 namespace sluice {
 
 using Json = nlohmann::json;
@@ -90,6 +93,7 @@ class EventBridge {
   absl::Status Load();
   absl::Status Save(const std::string& kind, const std::string& name, const Json& doc);
   absl::Status Erase(const std::string& kind, const std::string& name);
+  absl::StatusOr<Json> Dispatch(const std::string& action, const Json& input);
 
   absl::StatusOr<Json> CreateEventBus(const Json& in);
   absl::StatusOr<Json> DescribeEventBus(const Json& in);
@@ -157,6 +161,8 @@ class EventBridge {
   bool started_ = false;
   std::atomic<int64_t> next_row_{1};  // outbox row ids
   std::atomic<int64_t> next_seq_{0};  // archived.seq
+  std::mutex done_mu_;
+  std::vector<int64_t> pending_done_;  // outbox rows delivered, deleted with the next commit
   std::vector<std::thread> threads_;
   std::mutex schedule_mu_;  // one RunDueSchedules at a time
 };

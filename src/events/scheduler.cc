@@ -173,6 +173,20 @@ absl::StatusOr<Json> Scheduler::Put(const std::string& name, const Json& body, b
 
 absl::StatusOr<Json> Scheduler::Call(const std::string& method, const std::string& path, const HttpRequest& req,
                                      const Json& body) {
+  // Last-resort guard: a member of the wrong JSON type is the caller's error; anything else
+  // fails this one request, never the server.
+  try {
+    return Dispatch(method, path, req, body);
+  } catch (const nlohmann::json::exception& e) {
+    return Invalid(StrCat("Malformed input: ", e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("scheduler: {} {} failed: {}", method, path, e.what());
+    return Error(absl::StatusCode::kInternal, "InternalServerException", StrCat("Internal error: ", e.what()));
+  }
+}
+
+absl::StatusOr<Json> Scheduler::Dispatch(const std::string& method, const std::string& path, const HttpRequest& req,
+                                         const Json& body) {
   std::vector<std::string> seg;
   for (auto s : Split(path, '/')) {
     if (!s.empty()) seg.push_back(UriDecode(s));
@@ -402,8 +416,8 @@ ServiceRoute MakeSchedulerService(Scheduler& scheduler) {
           if (!out.ok()) {
             std::string code = EventsErrorCode(out.status());
             int status = code == "ResourceNotFoundException" ? 404 : code == "ConflictException" ? 409
-                         : code == "InternalException"       ? 500
-                                                             : 400;
+                         : code == "InternalException" || code == "InternalServerException" ? 500
+                                                                                            : 400;
             r = RenderError(AwsProtocol::kJson, AwsError{status, code, std::string(out.status().message()), {}}, request_id);
             r.SetHeader("Content-Type", "application/json");
             return r;
