@@ -39,10 +39,14 @@ bench: build
 
 # libFuzzer targets under clang with ASan/UBSan, each run for FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
-fuzz: deps
+# Every libFuzzer target (FUZZERS in the modules' CMakeLists.txt); add new ones here.
+FUZZERS = sigv4_fuzz aws_chunked_fuzz json_request_fuzz query_params_fuzz key_path_fuzz pattern_fuzz pgwire_fuzz
+
+fuzz:
+	@scripts/setup.sh --fuzz
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSLUICE_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target sigv4_fuzz aws_chunked_fuzz key_path_fuzz pattern_fuzz
-	@for f in sigv4_fuzz aws_chunked_fuzz key_path_fuzz pattern_fuzz; do \
+	@cmake --build build-fuzz -j $(JOBS) --target $(FUZZERS)
+	@for f in $(FUZZERS); do \
 	  echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
 	  bin=$$(find build-fuzz -name $$f -type f -perm -u+x | head -1); \
 	  mkdir -p build-fuzz/corpus/$$f; \

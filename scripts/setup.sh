@@ -11,6 +11,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-boto3 python3-pytest python3-pytest-xdist awscli postgresql-client-15
 )
+# `setup.sh --fuzz` (make fuzz): clang and its libFuzzer/sanitizer runtimes as well.
+if [ "${1:-}" = "--fuzz" ]; then PACKAGES+=(clang libclang-rt-14-dev); fi
 # npm fetches DuckDB; a Node.js installed outside Debian's packages serves as well.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 

@@ -18,6 +18,7 @@ int RunServer(int argc, char** argv) {
   app.add_option("--port", o.port, "HTTP port for the AWS APIs")->capture_default_str();
   app.add_option("--pg-port", o.pg_port, "PostgreSQL wire protocol port of the warehouse (Redshift's)")
       ->capture_default_str();
+  app.add_option("--region", o.region, "the region requests are signed for (default: config.json's, us-east-1)");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   try {

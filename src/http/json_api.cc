@@ -11,11 +11,21 @@ std::string JsonString(const nlohmann::json& j, const char* name) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+std::optional<std::string> JsonBodyError(const nlohmann::json& input, JsonParseError error) {
+  if (error == JsonParseError::kTooDeep) {
+    return StrCat("The request body nests arrays or objects more than ", kMaxJsonDepth, " levels deep.");
+  }
+  if (error != JsonParseError::kNone || input.is_discarded()) return "The request body is not valid JSON.";
+  if (!input.is_object()) return "The request body must be a JSON object.";
+  return std::nullopt;
+}
+
 ServiceRoute MakeJsonService(JsonServiceSpec spec) {
   ServiceRoute route;
   route.signing_name = spec.signing_name;
   route.protocol = AwsProtocol::kJson;
   route.target_prefixes = {spec.target_prefix};
+  route.body_limit = spec.body_limit;
   auto shared = std::make_shared<JsonServiceSpec>(std::move(spec));  // shared by every request's closure
   route.handler = [shared](HttpRequest& req, const SigV4Auth&) -> std::unique_ptr<Operation> {
     std::string target = req.HeaderOr("x-amz-target");
@@ -32,10 +42,11 @@ ServiceRoute MakeJsonService(JsonServiceSpec spec) {
           if (request->method != "POST") {
             return reply_error(AwsError{400, "InvalidAction", "JSON protocol requests must be POST.", {}});
           }
+          JsonParseError parse_error = JsonParseError::kNone;
           nlohmann::json input = StripWhitespace(body).empty() ? nlohmann::json::object()
-                                                                : ParseJson(body);
-          if (input.is_discarded() || !input.is_object()) {
-            return reply_error(AwsError{400, "SerializationException", "The request body is not a JSON object.", {}});
+                                                                : ParseJson(body, &parse_error);
+          if (auto message = JsonBodyError(input, parse_error)) {
+            return reply_error(AwsError{400, "SerializationException", *message, {}});
           }
           JsonReply reply;
           try {

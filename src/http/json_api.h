@@ -1,8 +1,10 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "base/json.h"
 #include "http/aws_error.h"
 #include "http/router.h"
 #include "nlohmann/json.hpp"
@@ -33,6 +35,10 @@ struct JsonServiceSpec {
 };
 
 ServiceRoute MakeJsonService(JsonServiceSpec spec);
+
+// Why a parsed JSON-protocol request body is refused (too deep, not JSON, not an object),
+// or nullopt when it is a JSON object.
+std::optional<std::string> JsonBodyError(const nlohmann::json& input, JsonParseError error);
 
 // Reads an optional string member; "" when absent or not a string.
 std::string JsonString(const nlohmann::json& j, const char* name);

@@ -1,5 +1,6 @@
 #include "http/query_api.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "base/strings.h"
@@ -84,6 +85,7 @@ ServiceRoute MakeQueryService(QueryServiceSpec spec) {
   ServiceRoute route;
   route.signing_name = spec.signing_name;
   route.protocol = AwsProtocol::kQuery;
+  route.body_limit = spec.body_limit;
   auto shared = std::make_shared<QueryServiceSpec>(std::move(spec));
   route.handler = [shared](HttpRequest& req, const SigV4Auth&) -> std::unique_ptr<Operation> {
     std::string request_id = req.request_id;
@@ -130,6 +132,7 @@ ServiceRoute MakeJsonAndQueryService(ServiceRoute json, ServiceRoute query) {
   route.signing_name = query.signing_name;
   route.protocol = AwsProtocol::kQuery;
   route.target_prefixes = json.target_prefixes;
+  route.body_limit = std::max(json.body_limit, query.body_limit);
   route.handler = [json_handler = std::move(json.handler), query_handler = std::move(query.handler)](
                       HttpRequest& req, const SigV4Auth& auth) -> std::unique_ptr<Operation> {
     if (req.Header("x-amz-target")) return json_handler(req, auth);

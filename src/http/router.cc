@@ -57,6 +57,54 @@ const ServiceRoute* Router::FindService(const HttpRequest& req, std::string* nam
   return nullptr;
 }
 
+AwsProtocol CallerProtocol(const HttpRequest& req, const ServiceRoute* service) {
+  if (service) {
+    if (service->protocol == AwsProtocol::kQuery && req.Header("x-amz-target")) return AwsProtocol::kJson;
+    return service->protocol;
+  }
+  std::string content_type = AsciiLower(req.HeaderOr("content-type"));
+  if (req.Header("x-amz-target") || content_type.find("json") != std::string::npos) return AwsProtocol::kJson;
+  if (content_type.rfind("application/x-www-form-urlencoded", 0) == 0 || req.HasQuery("Action")) {
+    return AwsProtocol::kQuery;
+  }
+  auto scope = FindCredentialScope(req);
+  std::string service_name = scope ? scope->service : "";
+  if (service_name == "s3" || service_name == "s3control") return AwsProtocol::kRestXml;
+  // route53 and cloudfront (rest-xml) answer errors in the query protocol's <ErrorResponse>.
+  if (service_name == "route53" || service_name == "cloudfront") return AwsProtocol::kQuery;
+  return AwsProtocol::kJson;  // rest-json services (Lambda, API Gateway, ...) read JSON errors
+}
+
+AwsError InternalAwsError(AwsProtocol protocol) {
+  if (protocol == AwsProtocol::kRestXml) {
+    return AwsError{500, "InternalError", "We encountered an internal error. Please try again.", {}};
+  }
+  return AwsError{500, "InternalFailure",
+                  "The request processing has failed because of an unknown error, exception or failure.", {}};
+}
+
+HttpResponse NotImplementedService(const HttpRequest& req, const std::string& name,
+                                   const std::vector<std::string>& available) {
+  std::string service = name;
+  if (auto scope = FindCredentialScope(req); scope && !scope->service.empty()) service = scope->service;
+  AwsError error{501, "NotImplemented",
+                 StrCat("The '", service, "' service is not available in Sluice (it serves: ",
+                        Join(available, ", "), ")."),
+                 {}};
+  if (service == "ec2") {
+    // The EC2 protocol's own error shape: <Response><Errors><Error>.
+    HttpResponse r;
+    r.status = error.status;
+    r.SetHeader("x-amz-request-id", req.request_id);
+    r.SetHeader("Content-Type", "text/xml");
+    r.body = StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>", error.code,
+                    "</Code><Message>", XmlEscape(error.message), "</Message></Error></Errors><RequestID>",
+                    req.request_id, "</RequestID></Response>");
+    return r;
+  }
+  return RenderError(CallerProtocol(req, nullptr), error, req.request_id);
+}
+
 std::vector<std::string> Router::ServiceNames() const {
   std::vector<std::string> out;
   for (const auto& s : services_) out.push_back(s.signing_name);

@@ -54,6 +54,10 @@ struct ServiceRoute {
   AwsProtocol protocol = AwsProtocol::kRestXml;
   std::vector<std::string> target_prefixes;  // X-Amz-Target prefixes ("Kinesis_20131202")
   bool raw_uri = false;                      // S3 signs the path as sent
+  // The largest request body the service accepts (0: no limit of its own). Bodies read
+  // before authentication (all but S3's) are capped at this too; larger ones are refused
+  // from Content-Length, before they are read.
+  uint64_t body_limit = 0;
   ServiceHandler handler;
 };
 
@@ -82,5 +86,21 @@ class Router {
   std::vector<ServiceRoute> services_;
   std::vector<Internal> internal_;
 };
+
+// The protocol a request to `service` is answered in: the route's, except that JSON
+// requests (X-Amz-Target) to a route serving both protocols (SQS) get JSON. With no
+// route, the caller's protocol is guessed from the request: X-Amz-Target or a JSON
+// content type: JSON; a form body or an Action parameter: query; else rest-json (JSON errors).
+AwsProtocol CallerProtocol(const HttpRequest& req, const ServiceRoute* service);
+
+// The 500 a service answers when it failed unexpectedly: InternalError (rest-xml, S3),
+// InternalFailure (JSON and query protocols).
+AwsError InternalAwsError(AwsProtocol protocol);
+
+// 501 NotImplemented for a service Sluice does not have, in the caller's protocol, with a
+// message naming the service (`name`: its signing name or X-Amz-Target prefix) and the
+// `available` ones.
+HttpResponse NotImplementedService(const HttpRequest& req, const std::string& name,
+                                   const std::vector<std::string>& available);
 
 }  // namespace sluice

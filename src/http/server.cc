@@ -1,8 +1,6 @@
 #include "http/server.h"
 
-#include <poll.h>
 #include <unistd.h>
-#include <sys/sendfile.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -83,37 +81,86 @@ HttpRequest ToRequest(const bhttp::request<bhttp::buffer_body>& m) {
 // Lives on the session's coroutine frame; used from one worker at a time.
 class Exchange {
  public:
-  Exchange(HttpRequest req, const Router& router, const AccessKeys& keys)
-      : req_(std::move(req)), router_(router), keys_(keys) {}
+  Exchange(HttpRequest req, const Router& router, const AccessKeys& keys, const std::string& region)
+      : req_(std::move(req)), router_(router), keys_(keys), region_(region) {}
 
   // Routes and authenticates; a response when the request is answered without its body.
+  // Prepare, Feed and Finish are the last-resort guard around the services: an exception
+  // that escapes a service fails this one request with a 500 in the caller's protocol.
   std::optional<HttpResponse> Prepare() {
+    try {
+      return DoPrepare();
+    } catch (...) {
+      return Internal("Prepare", std::current_exception());
+    }
+  }
+
+  bool Feed(std::string_view raw) {
+    try {
+      return DoFeed(raw);
+    } catch (...) {
+      internal_ = Internal("OnBody", std::current_exception());
+      return false;
+    }
+  }
+
+  HttpResponse Finish() {
+    if (internal_) return std::move(*internal_);
+    try {
+      return DoFinish();
+    } catch (...) {
+      return Internal("Finish", std::current_exception());
+    }
+  }
+
+  const HttpRequest& request() const { return req_; }
+  bool stopped() const { return stopped_ || error_.has_value(); }
+
+ private:
+  AwsProtocol protocol() const { return CallerProtocol(req_, service_); }
+
+  HttpResponse Internal(const char* where, std::exception_ptr e) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    spdlog::error("request id={} method={} path={} internal error in {}: {}", req_.request_id, req_.method,
+                  req_.path.substr(0, 512), where, what);
+    op_.reset();  // never called again
+    stopped_ = true;
+    return RenderError(protocol(), InternalAwsError(protocol()), req_.request_id);
+  }
+
+  std::optional<HttpResponse> DoPrepare() {
     if (const InternalHandler* h = router_.FindInternal(req_)) return (*h)(req_);
     std::string name;
     service_ = router_.FindService(req_, &name);
-    if (!service_) {
-      return RenderError(AwsProtocol::kRestXml,
-                         AwsError{501, "NotImplemented",
-                                  StrCat("Sluice does not implement the '", name, "' service."), {}},
-                         req_.request_id);
-    }
+    if (!service_) return NotImplementedService(req_, name, router_.ServiceNames());
     if (const std::string* len = req_.Header("content-length")) {
       (void)ParseNumber(*len, &req_.content_length);
     }
-    bool signed_payload = req_.Header("x-amz-content-sha256") || req_.HasQuery("X-Amz-Signature") ||
-                          !req_.Header("authorization") || HasSigV2(req_);
-    if (!signed_payload) {
+    bool has_signature = req_.Header("authorization") || req_.HasQuery("X-Amz-Signature");
+    // S3 names its payload in x-amz-content-sha256 (or presigns UNSIGNED-PAYLOAD); every
+    // other service signs the body's own hash, so it is read before authentication.
+    bool defer = has_signature && !HasSigV2(req_) &&
+                 (!service_->raw_uri || (req_.Header("authorization") && !req_.Header("x-amz-content-sha256")));
+    if (defer) {
+      if (req_.content_length > BodyLimit()) return TooLarge();
       deferred_auth_ = true;  // the body's hash is part of the signature: read it first
       return std::nullopt;
     }
     return Authenticate(nullptr);
   }
 
-  bool Feed(std::string_view raw) {
-    if (error_) return false;
+  bool DoFeed(std::string_view raw) {
+    if (error_ || (!deferred_auth_ && !op_)) return false;
     if (deferred_auth_) {
-      if (deferred_body_.size() + raw.size() > kDeferredAuthBodyLimit) {
-        error_ = AwsError{413, "RequestEntityTooLarge", "The request body is too large.", {}};
+      if (deferred_body_.size() + raw.size() > BodyLimit()) {
+        deferred_auth_ = false;
+        internal_ = TooLarge();
         return false;
       }
       deferred_body_.append(raw);
@@ -122,7 +169,7 @@ class Exchange {
     return FeedDecoded(raw);
   }
 
-  HttpResponse Finish() {
+  HttpResponse DoFinish() {
     if (deferred_auth_ && !error_) {
       std::string sha = HexEncode(Sha256(deferred_body_));
       if (auto r = Authenticate(&sha)) return std::move(*r);
@@ -147,20 +194,42 @@ class Exchange {
                           "The provided 'x-amz-content-sha256' header does not match what was computed.", {}};
       }
     }
-    if (error_) return RenderError(service_->protocol, *error_, req_.request_id);
+    if (error_) return RenderError(protocol(), *error_, req_.request_id);
     return op_->Finish();
   }
 
-  const HttpRequest& request() const { return req_; }
-  bool stopped() const { return stopped_ || error_.has_value(); }
+  // The most a request body to this service may hold before it is authenticated.
+  uint64_t BodyLimit() const {
+    return service_->body_limit ? std::min<uint64_t>(service_->body_limit, kDeferredAuthBodyLimit)
+                                : kDeferredAuthBodyLimit;
+  }
 
- private:
+  HttpResponse TooLarge() {
+    HttpResponse r = RenderError(protocol(),
+                                 AwsError{413, "RequestEntityTooLarge",
+                                          StrCat("The request body is larger than ", BodyLimit(), " bytes, ",
+                                                 "the most this service accepts."), {}},
+                                 req_.request_id);
+    r.close = true;  // the rest of the body is not read
+    return r;
+  }
+
   std::optional<HttpResponse> Authenticate(const std::string* body_sha) {
     // S3 still accepts SigV2 (older SDKs presign S3 URLs with it); other services don't.
-    std::optional<AwsError> err = service_->raw_uri && HasSigV2(req_)
-                                      ? VerifySigV2(req_, keys_, absl::Now(), &auth_)
-                                      : VerifySigV4(req_, keys_, absl::Now(), service_->raw_uri, body_sha, &auth_);
-    if (err) return RenderError(service_->protocol, *err, req_.request_id);
+    std::optional<AwsError> err;
+    if (service_->raw_uri && HasSigV2(req_)) {
+      err = VerifySigV2(req_, keys_, absl::Now(), &auth_);
+    } else {
+      err = CheckCredentialScope(req_, region_, service_->signing_name, service_->raw_uri);
+      if (!err) err = VerifySigV4(req_, keys_, absl::Now(), service_->raw_uri, body_sha, &auth_);
+    }
+    if (err) {
+      // JSON services name a bad signature InvalidSignatureException.
+      if (protocol() == AwsProtocol::kJson && err->code == "SignatureDoesNotMatch") {
+        err->code = "InvalidSignatureException";
+      }
+      return RenderError(protocol(), *err, req_.request_id);
+    }
     if (IsAwsChunked(auth_.payload_mode)) {
       decoder_ = std::make_unique<AwsChunkedDecoder>(auth_);
     } else if (auth_.payload_mode == PayloadMode::kSha256 && !body_sha) {
@@ -184,6 +253,7 @@ class Exchange {
   HttpRequest req_;
   const Router& router_;
   const AccessKeys& keys_;
+  const std::string& region_;
   const ServiceRoute* service_ = nullptr;
   SigV4Auth auth_;
   std::unique_ptr<Operation> op_;
@@ -192,6 +262,7 @@ class Exchange {
   bool deferred_auth_ = false;
   std::string deferred_body_;
   std::optional<AwsError> error_;
+  std::optional<HttpResponse> internal_;  // a service threw while fed the body
   bool stopped_ = false;
 };
 
@@ -211,21 +282,16 @@ void InlineSmallFile(HttpResponse& r) {
   r.file = UniqueFd();
 }
 
-// sendfile(2) on a non-blocking socket, waiting for writability; runs on a worker.
-bool SendFileRange(int sock, int fd, uint64_t offset, uint64_t length) {
-  off_t off = static_cast<off_t>(offset);
-  uint64_t left = length;
-  while (left > 0) {
-    ssize_t n = ::sendfile(sock, fd, &off, std::min<uint64_t>(left, 1ull << 30));
-    if (n > 0) {
-      left -= static_cast<uint64_t>(n);
-      continue;
-    }
-    if (n == 0) return false;  // file shrank
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return false;
-    pollfd p{sock, POLLOUT, 0};
-    if (::poll(&p, 1, 60000) <= 0) return false;
+// Reads up to `length` bytes of `fd` at `offset` into `out`; runs on a worker (disk only,
+// never the network). False when the file ended early or could not be read.
+bool ReadFileChunk(int fd, uint64_t offset, size_t length, std::string* out) {
+  out->resize(length);
+  size_t got = 0;
+  while (got < length) {
+    ssize_t n = ::pread(fd, out->data() + got, length - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<size_t>(n);
   }
   return true;
 }
@@ -343,7 +409,7 @@ class ServerImpl final : public HttpServer {
         break;
       }
       auto started = std::chrono::steady_clock::now();
-      Exchange ex(ToRequest(parser.get()), router_, keys_);
+      Exchange ex(ToRequest(parser.get()), router_, keys_, options_.region);
       bool keep_alive = parser.get().keep_alive() && !stopping_;
       // A request without a body is answered in one trip to the worker pool. A client that
       // asked for 100-continue still gets it first: botocore waits for the interim answer
@@ -446,17 +512,23 @@ class ServerImpl final : public HttpServer {
       int status = response.status;
       bool ok = co_await Write(stream, response, keep_alive, ex.request().request_id.empty());
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-      spdlog::info("request id={} method={} path={} status={} bytes={} ms={:.1f}", ex.request().request_id,
-                   ex.request().method, ex.request().target.substr(0, 512), status, bytes, ms);
+      spdlog::info("request id={} method={} path={} status={} bytes={} ms={:.1f}{}", ex.request().request_id,
+                   ex.request().method, ex.request().target.substr(0, 512), status, bytes, ms,
+                   ok ? "" : " write=failed");
       if (!ok || !keep_alive) break;
     }
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
+  // Writes the response on the I/O thread. Every write goes through the stream with a
+  // deadline (options_.write_timeout without progress): a client that stops reading loses
+  // its connection and never holds a worker. File bodies are read on the worker pool in
+  // pieces of kWriteChunk, each sent before the next is read.
   asio::awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, bool keep_alive, bool) {
+    constexpr uint64_t kWriteChunk = 1 << 20;
     beast::error_code ec;
-    stream.expires_after(kBodyTimeout);
+    stream.expires_after(options_.write_timeout);
     bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(r.status), 11};
     head.set(bhttp::field::server, "Sluice");
     head.set(bhttp::field::date, FormatHttpDate(absl::Now()));
@@ -469,14 +541,24 @@ class ServerImpl final : public HttpServer {
     if (ec) co_return false;
     if (r.omit_body || no_body_status) co_return true;
     if (r.file.valid()) {
-      int sock = stream.socket().native_handle();
       int fd = r.file.get();
-      uint64_t off = r.file_offset, len = r.file_length;
-      co_return co_await Offload(pool_, [=] { return SendFileRange(sock, fd, off, len); });
+      uint64_t offset = r.file_offset, left = r.file_length;
+      std::string chunk;
+      while (left > 0) {
+        size_t n = static_cast<size_t>(std::min(left, kWriteChunk));
+        bool read = co_await Offload(pool_, [fd, offset, n, &chunk] { return ReadFileChunk(fd, offset, n, &chunk); });
+        if (!read) co_return false;  // the file shrank: the connection must close
+        stream.expires_after(options_.write_timeout);
+        co_await asio::async_write(stream, asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return false;
+        offset += n;
+        left -= n;
+      }
+      co_return true;
     }
     if (!r.body.empty()) {
-      co_await asio::async_write(stream.socket(), asio::buffer(r.body),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      stream.expires_after(options_.write_timeout);
+      co_await asio::async_write(stream, asio::buffer(r.body), asio::redirect_error(asio::use_awaitable, ec));
     }
     co_return !ec;
   }

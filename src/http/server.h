@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,11 @@ struct HttpServerOptions {
   uint16_t port = 4566;  // 0 picks a free port
   int io_threads = 2;
   int worker_threads = 32;
+  // The region requests must be signed for (their credential scope's region).
+  std::string region = "us-east-1";
+  // A response write (to a client that stopped reading) that makes no progress for this
+  // long closes the connection.
+  std::chrono::seconds write_timeout{20};
 };
 
 class HttpServer {

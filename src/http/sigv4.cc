@@ -104,6 +104,19 @@ std::optional<std::string> CanonicalHeaders(const HttpRequest& req, std::string_
   return out;
 }
 
+// x-amz-* headers the request carries that its signature does not cover: each one changes
+// what the request does (metadata, tagging, storage class, ...), so AWS refuses them.
+std::vector<std::string> UnsignedAmzHeaders(const HttpRequest& req, std::string_view signed_headers) {
+  std::vector<std::string_view> names = Split(signed_headers, ';');
+  std::vector<std::string> out;
+  for (const auto& [k, v] : req.headers) {
+    if (k.rfind("x-amz-", 0) != 0) continue;
+    if (std::find(names.begin(), names.end(), std::string_view(k)) != names.end()) continue;
+    if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+  }
+  return out;
+}
+
 std::optional<PayloadMode> ParsePayloadMode(std::string_view v) {
   if (v == "UNSIGNED-PAYLOAD") return PayloadMode::kUnsigned;
   if (v == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") return PayloadMode::kStreamingSigned;
@@ -128,6 +141,37 @@ std::optional<CredentialScope> FindCredentialScope(const HttpRequest& req) {
     return std::nullopt;
   }
   if (const std::string* cred = req.Query("X-Amz-Credential")) return ParseCredential(*cred);
+  return std::nullopt;
+}
+
+std::optional<AwsError> CheckCredentialScope(const HttpRequest& req, std::string_view region,
+                                             std::string_view service, bool s3) {
+  auto scope = FindCredentialScope(req);
+  if (!scope) return std::nullopt;  // VerifySigV4 reports malformed or missing credentials
+  bool presigned = !req.Header("authorization");
+  if (s3) {
+    std::string_view code = presigned ? "AuthorizationQueryParametersError" : "AuthorizationHeaderMalformed";
+    std::string_view what = presigned ? "Error parsing the X-Amz-Credential parameter"
+                                      : "The authorization header is malformed";
+    if (scope->region != region) {
+      return Denied(std::string(code), StrCat(what, "; the region '", scope->region, "' is wrong; expecting '",
+                                              region, "'"), 400)
+          .With("Region", std::string(region));
+    }
+    if (scope->service != service) {
+      return Denied(std::string(code), StrCat(what, "; incorrect service '", scope->service,
+                                              "'. This endpoint belongs to '", service, "'."), 400);
+    }
+    return std::nullopt;
+  }
+  if (scope->region != region) {
+    return Denied("SignatureDoesNotMatch",
+                  StrCat("Credential should be scoped to a valid region, not '", scope->region, "'. "));
+  }
+  if (scope->service != service) {
+    return Denied("SignatureDoesNotMatch",
+                  StrCat("Credential should be scoped to correct service: '", service, "'. "));
+  }
   return std::nullopt;
 }
 
@@ -184,7 +228,23 @@ std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& ke
         if (auto t = ParseHttpDate(*d)) amz_date = FormatAmzDate(*t);
       }
     }
-    if (const std::string* p = req.Header("x-amz-content-sha256")) {
+    if (!uri_is_raw && body_sha256_hex) {
+      // Only S3 lets x-amz-content-sha256 stand for the body (UNSIGNED-PAYLOAD, streaming):
+      // other services sign the body's own hash, so the body is always covered.
+      payload = *body_sha256_hex;
+      const std::string* p = req.Header("x-amz-content-sha256");
+      if (p && AsciiLower(*p) != AsciiLower(payload)) {
+        return Denied("SignatureDoesNotMatch",
+                      StrCat("The request signature we calculated does not match the signature you provided: "
+                             "x-amz-content-sha256 '", p->substr(0, 80),
+                             "' is not the SHA-256 of the request body (only S3 accepts UNSIGNED-PAYLOAD "
+                             "or streaming payloads)."));
+      }
+    } else if (!uri_is_raw) {
+      return Denied("SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided: "
+                    "the request body's hash is unknown.");
+    } else if (const std::string* p = req.Header("x-amz-content-sha256")) {
       payload = *p;
     } else if (body_sha256_hex) {
       payload = *body_sha256_hex;
@@ -230,7 +290,14 @@ std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& ke
     if (*signed_at > now + kMaxSkew) {
       return Denied("AccessDenied", "Request is not valid yet");
     }
-    payload = req.HeaderOr("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    // S3 presigned URLs sign UNSIGNED-PAYLOAD; other services the body's hash.
+    payload = !uri_is_raw && body_sha256_hex ? *body_sha256_hex
+                                             : req.HeaderOr("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    if (!uri_is_raw && (!body_sha256_hex || payload != *body_sha256_hex)) {
+      return Denied("SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided: "
+                    "only S3 accepts UNSIGNED-PAYLOAD.");
+    }
   } else {
     return Denied("AccessDenied",
                   "Anonymous access is not allowed: sign requests with SigV4 (the default "
@@ -272,6 +339,10 @@ std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& ke
                   "STREAMING-... or a hex SHA-256, not '", payload, "'"), 400);
   }
 
+  if (auto unsigned_headers = UnsignedAmzHeaders(req, signed_headers); !unsigned_headers.empty()) {
+    return Denied("AccessDenied", "There were headers present in the request which were not signed")
+        .With("HeadersNotSigned", Join(unsigned_headers, ", "));
+  }
   auto canonical_headers = CanonicalHeaders(req, signed_headers);
   if (!canonical_headers) {
     return Denied("SignatureDoesNotMatch",

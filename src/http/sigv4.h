@@ -46,10 +46,21 @@ struct CredentialScope {
 };
 std::optional<CredentialScope> FindCredentialScope(const HttpRequest& req);
 
+// Checks that `req`'s credential scope (when it has one) names this endpoint's `region` and
+// the `service` it was routed to, with AWS's errors: S3 (`s3`) answers 400
+// AuthorizationHeaderMalformed / AuthorizationQueryParametersError naming the expected
+// region (<Region>, which SDKs follow); other services 403 SignatureDoesNotMatch
+// "Credential should be scoped to a valid region" / "... to correct service".
+std::optional<AwsError> CheckCredentialScope(const HttpRequest& req, std::string_view region,
+                                             std::string_view service, bool s3);
+
 // Verifies `req`'s SigV4 signature against `keys` at time `now`. `uri_is_raw` is true for S3,
 // whose canonical URI is the path as sent (other services normalize and encode it again).
-// When the request carries no x-amz-content-sha256 (non-S3 services), `body_sha256_hex`
-// must be the hex SHA-256 of the body.
+// For S3, x-amz-content-sha256 names the payload (a hash, UNSIGNED-PAYLOAD or a streaming
+// mode); `body_sha256_hex` (the body's hex SHA-256) is needed only when it is absent. Other
+// services always sign the body's own hash: `body_sha256_hex` is required (without it the
+// request is refused), and an x-amz-content-sha256 that differs from it is refused.
+// x-amz-* headers the signature does not cover are refused (403 AccessDenied, HeadersNotSigned).
 // Returns the error AWS would answer (403 SignatureDoesNotMatch, InvalidAccessKeyId, ...).
 std::optional<AwsError> VerifySigV4(const HttpRequest& req, const AccessKeys& keys, absl::Time now,
                                     bool uri_is_raw, const std::string* body_sha256_hex,

@@ -103,5 +103,70 @@ TEST(SigV4Test, CredentialScopeRoutesByService) {
   EXPECT_EQ(scope->date, "20250801");
 }
 
+HttpRequest SignedJsonRequest(std::string_view body, const std::string& region = "us-east-1",
+                              const std::string& service = "glue") {
+  HttpRequest r;
+  r.method = "POST";
+  r.path = "/";
+  r.headers = {{"host", "127.0.0.1:4566"}, {"content-type", "application/x-amz-json-1.1"},
+               {"x-amz-target", "AWSGlue.GetDatabases"}};
+  SignSigV4(r, "test", "test", region, service, kSignedAt, body);
+  return r;
+}
+
+TEST(SigV4Test, UnsignedAmzHeadersAreRefused) {
+  HttpRequest r = BotocoreSignedPut();
+  r.headers.emplace_back("x-amz-meta-owner", "mallory");
+  r.headers.emplace_back("x-amz-storage-class", "GLACIER");
+  SigV4Auth auth;
+  auto err = VerifySigV4(r, kKeys, kSignedAt, true, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->status, 403);
+  EXPECT_EQ(err->code, "AccessDenied");
+  EXPECT_EQ(err->message, "There were headers present in the request which were not signed");
+  ASSERT_EQ(err->fields.size(), 1u);
+  EXPECT_EQ(err->fields[0], std::make_pair(std::string("HeadersNotSigned"),
+                                           std::string("x-amz-meta-owner, x-amz-storage-class")));
+}
+
+TEST(SigV4Test, OnlyS3MayLeaveThePayloadUnsigned) {
+  std::string body = "{}";
+  std::string sha = HexEncode(Sha256(body));
+  SigV4Auth auth;
+  HttpRequest r = SignedJsonRequest(body);
+  EXPECT_FALSE(VerifySigV4(r, kKeys, kSignedAt, false, &sha, &auth));
+  // The body's hash is what non-S3 services sign, whatever x-amz-content-sha256 claims.
+  r.SetHeader("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+  auto err = VerifySigV4(r, kKeys, kSignedAt, false, &sha, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "SignatureDoesNotMatch");
+  // Without the body's hash a non-S3 request cannot be verified.
+  r = SignedJsonRequest(body);
+  err = VerifySigV4(r, kKeys, kSignedAt, false, nullptr, &auth);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "SignatureDoesNotMatch");
+}
+
+TEST(SigV4Test, CredentialScopeMustNameRegionAndService) {
+  HttpRequest r = SignedJsonRequest("{}", "eu-west-1");
+  auto err = CheckCredentialScope(r, "us-east-1", "glue", false);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->status, 403);
+  EXPECT_NE(err->message.find("Credential should be scoped to a valid region"), std::string::npos);
+  r = SignedJsonRequest("{}", "us-east-1", "athena");
+  err = CheckCredentialScope(r, "us-east-1", "glue", false);
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->message.find("Credential should be scoped to correct service: 'glue'"), std::string::npos);
+  EXPECT_FALSE(CheckCredentialScope(SignedJsonRequest("{}"), "us-east-1", "glue", false));
+  // S3 names the region it expects.
+  err = CheckCredentialScope(BotocoreSignedPut(), "eu-central-1", "s3", true);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->status, 400);
+  EXPECT_EQ(err->code, "AuthorizationHeaderMalformed");
+  EXPECT_EQ(err->message,
+            "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-central-1'");
+  EXPECT_FALSE(CheckCredentialScope(BotocoreSignedPut(), "us-east-1", "s3", true));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -28,6 +28,12 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
     c.duckdb_memory_limit = j["duckdb"].value("memory_limit", "");
     c.duckdb_threads = j["duckdb"].value("threads", 0);
   }
+  if (j.contains("http") && j["http"].is_object()) {
+    c.http_write_timeout_seconds = j["http"].value("write_timeout_seconds", c.http_write_timeout_seconds);
+    if (c.http_write_timeout_seconds < 1) {
+      return absl::InvalidArgumentError(StrCat(path, ": http.write_timeout_seconds must be at least 1"));
+    }
+  }
   if (j.contains("glue") && j["glue"].is_object()) {
     c.glue_python = j["glue"].value("python", c.glue_python);
     c.glue_spark_submit = j["glue"].value("spark_submit", "");

@@ -11,7 +11,8 @@
 //   {"access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
 //    "region": "us-east-1", "duckdb": {"memory_limit": "4GB", "threads": 2},
 //    "glue": {"python": "python3", "spark_submit": "/opt/spark/bin/spark-submit"},
-//    "redshift": {"users": [{"user": "test", "password": "test"}]}}
+//    "redshift": {"users": [{"user": "test", "password": "test"}]},
+//    "http": {"write_timeout_seconds": 20}}
 namespace sluice {
 
 struct Config {
@@ -22,6 +23,9 @@ struct Config {
   std::string glue_python = "python3";  // runs Python shell jobs
   std::string glue_spark_submit;        // runs PySpark jobs; "" = not available
   std::map<std::string, std::string> warehouse_users;  // PostgreSQL wire protocol: user -> password
+  // A response write that makes no progress for this long closes the connection (a client
+  // that stopped reading).
+  int http_write_timeout_seconds = 20;
 };
 
 absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir);

@@ -36,6 +36,7 @@ class ServerImpl final : public Server {
     if (ec) return absl::InvalidArgumentError(StrCat("cannot resolve --data-dir ", o.data_dir, ": ", ec.message()));
     o.data_dir = absolute.string();
     ASSIGN_OR_RETURN(config_, LoadOrCreateConfig(o.data_dir));
+    if (!o.region.empty()) config_.region = o.region;
     ASSIGN_OR_RETURN(s3_, ObjectStore::Open(o.data_dir + "/s3"));
     ASSIGN_OR_RETURN(catalog_, Catalog::Open(o.data_dir + "/glue/catalog.db"));
     DatabaseOptions engine;
@@ -125,6 +126,8 @@ class ServerImpl final : public Server {
     HttpServerOptions http;
     http.host = o.host;
     http.port = o.port;
+    http.region = config_.region;
+    http.write_timeout = std::chrono::seconds(config_.http_write_timeout_seconds);
     ASSIGN_OR_RETURN(http_, HttpServer::Start(http, router_, config_.access_keys));
     PgServerOptions pg;
     pg.host = o.host;

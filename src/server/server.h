@@ -16,6 +16,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 4566;
   uint16_t pg_port = 5439;  // the warehouse's PostgreSQL wire protocol; 0: any free port
+  std::string region;       // requests are signed for it; "" = config.json's "region"
 };
 
 class Server {
