@@ -356,3 +356,58 @@ void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& s
 }
 
 }  // namespace sluice
+
+namespace sluice {
+
+LambdaCodeFetcher LambdaCodeFromS3(ObjectStore& store) {
+  return [&store](const std::string& bucket, const std::string& key, const std::string&) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto object, store.OpenObject(bucket, key));
+    std::string data;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(object.second.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return absl::InternalError(StrCat("reading s3://", bucket, "/", key, ": ", strerror(errno)));
+      if (n == 0) break;
+      data.append(buf, static_cast<size_t>(n));
+      if (data.size() > (64u << 20)) break;  // beyond any deployment package: refused by the caller
+    }
+    return data;
+  };
+}
+
+LambdaDestinationSender LambdaDestinations(Sqs& sqs, Sns& sns, EventBridge& events) {
+  return [&sqs, &sns, &events](const std::string& arn, const std::string& body) -> absl::Status {
+    if (arn.starts_with("arn:aws:sqs:")) {
+      SqsSendRequest r;
+      r.body = body;
+      return sqs.Send(arn, std::move(r)).status();
+    }
+    if (arn.starts_with("arn:aws:sns:")) {
+      SnsPublishRequest r;
+      r.message = body;
+      return sns.Publish(arn, std::move(r)).status();
+    }
+    if (arn.starts_with("arn:aws:events:")) {
+      Json record = ParseJson(body);
+      bool ok = record.is_object() && record["requestContext"].value("condition", "") == "Success";
+      std::string bus = arn.substr(arn.find(":event-bus/") == std::string::npos ? arn.size() : arn.find(":event-bus/") + 11);
+      events.Publish(bus.empty() ? "default" : bus,
+                     {{"source", "lambda"},
+                      {"detail-type", ok ? "Lambda Function Invocation Result - Success"
+                                         : "Lambda Function Invocation Result - Failure"},
+                      {"resources", Json::array({record.is_object() ? record["requestContext"].value("functionArn", "") : ""})},
+                      {"detail", record}});
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(StrCat("unsupported destination ", arn));
+  };
+}
+
+void RegisterLambdaTargets(Lambda& lambda, EventBridge& events, StepFunctions&, Notifications&) {
+  events.RegisterInvoker("lambda", [&lambda](const Json& target, const std::string& input) -> absl::Status {
+    return lambda.Invoke(target.value("Arn", ""), input, InvocationType::kEvent).status();
+  });
+}
+
+}  // namespace sluice

@@ -1,0 +1,290 @@
+"""Lambda: functions that really run through the Lambda Runtime API (issue 14).
+
+One server for the module, with asynchronous retry delays scaled down (config.json
+lambda.retry_delay_scale), plus one that is killed with SIGKILL for the durability test.
+"""
+
+import base64
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+import zipfile
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sluice_helpers import (SluiceServer, client_error, empty_bucket, make_client, make_s3,
+                            unique_bucket, wait_for)
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+AWS_CLI = "/usr/bin/aws"
+
+
+def make_zip(files):
+    """files: {name: text or (text, mode)} -> zip bytes (Unix modes kept)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in files.items():
+            text, mode = content if isinstance(content, tuple) else (content, 0o644)
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, text)
+    return buf.getvalue()
+
+
+def start_server(sluice_bin, base, name):
+    srv = SluiceServer(sluice_bin, base / "data", base / "server.log", name=name)
+    (base / "data").mkdir(parents=True, exist_ok=True)
+    (base / "data" / "config.json").write_text(json.dumps({
+        "access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
+        "region": "us-east-1", "lambda": {"retry_delay_scale": 0.002}}))
+    return srv.start()
+
+
+@pytest.fixture(scope="module")
+def lsrv(sluice_bin, tmp_root):
+    srv = start_server(sluice_bin, tmp_root / "lambda-main", "sluice-lambda")
+    yield srv
+    assert srv.stop() == 0, srv.log_text()
+
+
+@pytest.fixture(scope="module")
+def lam(lsrv):
+    return make_client("lambda", lsrv.endpoint)
+
+
+def create(lam, name, code, handler="app.handler", runtime="python3.12", **kw):
+    return lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+                               Code={"ZipFile": code}, **kw)
+
+
+def invoke(lam, name, event=None, **kw):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event if event is not None else {}), **kw)
+    return r, json.loads(r["Payload"].read() or b"null")
+
+
+def fname(prefix):
+    return f"{prefix}-{os.urandom(4).hex()}"
+
+
+# The python runtime: context, output in the log tail, errors, warm reuse.
+APP = """
+import os, json, time
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    print("handling", json.dumps(event))
+    if event.get("fail"):
+        raise ValueError("boom: " + event["fail"])
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"event": event, "count": COUNT, "pid": os.getpid(),
+            "name": context.function_name, "request_id": context.aws_request_id,
+            "memory": context.memory_limit_in_mb, "remaining": context.get_remaining_time_in_millis(),
+            "group": context.log_group_name, "stream": context.log_stream_name,
+            "arn": context.invoked_function_arn, "region": os.environ["AWS_REGION"],
+            "greeting": os.environ.get("GREETING"), "tmp": os.environ["TMPDIR"]}
+"""
+
+
+def test_python_function_runs_warm_with_context_logs_and_errors(lam):
+    name = fname("py")
+    out = create(lam, name, make_zip({"app.py": APP}), Timeout=5, MemorySize=256,
+                 Environment={"Variables": {"GREETING": "hi"}})
+    assert out["State"] == "Active" and out["LastUpdateStatus"] == "Successful"
+    assert out["CodeSha256"] and out["Handler"] == "app.handler"
+
+    r, body = invoke(lam, name, {"n": 1}, LogType="Tail")
+    assert r["StatusCode"] == 200 and "FunctionError" not in r
+    assert body["event"] == {"n": 1} and body["name"] == name and body["memory"] == "256"
+    assert body["group"] == f"/aws/lambda/{name}" and body["greeting"] == "hi"
+    assert body["arn"].endswith(f":function:{name}") and body["region"] == "us-east-1"
+    assert 0 < body["remaining"] <= 5000
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert f"START RequestId: {body['request_id']} Version: $LATEST" in log
+    assert 'handling {"n": 1}' in log
+    assert f"END RequestId: {body['request_id']}" in log
+    assert "REPORT RequestId:" in log and "Billed Duration:" in log and "Init Duration:" in log
+
+    # Warm: the same process, the module imported once.
+    r2, body2 = invoke(lam, name, {"n": 2})
+    assert body2["pid"] == body["pid"] and body2["count"] == 2
+
+    r3, err = invoke(lam, name, {"fail": "bad"})
+    assert r3["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "ValueError" and err["errorMessage"] == "boom: bad"
+    assert isinstance(err["stackTrace"], list) and err["requestId"]
+
+    # An update retires the warm worker: the new environment shows.
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"GREETING": "yo"}})
+    _, body4 = invoke(lam, name, {})
+    assert body4["greeting"] == "yo" and body4["pid"] != body["pid"]
+    assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == {"GREETING": "yo"}
+
+    # DryRun and Event.
+    assert lam.invoke(FunctionName=name, InvocationType="DryRun")["StatusCode"] == 204
+    assert lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+
+
+def test_timeout_kills_the_worker_and_the_next_invoke_gets_a_new_one(lam):
+    name = fname("slow")
+    create(lam, name, make_zip({"app.py": APP}), Timeout=1)
+    _, first = invoke(lam, name, {})
+    t = time.monotonic()
+    r, err = invoke(lam, name, {"sleep": 30}, LogType="Tail")
+    assert time.monotonic() - t < 10
+    assert r["FunctionError"] == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in err["errorMessage"]
+    assert "Task timed out after 1.00 seconds" in base64.b64decode(r["LogResult"]).decode()
+    _, after = invoke(lam, name, {})
+    assert after["pid"] != first["pid"] and after["count"] == 1
+    with pytest.raises(OSError):
+        os.kill(first["pid"], 0)  # the timed-out worker is gone
+
+
+def test_handler_load_errors_are_function_errors(lam):
+    cases = {
+        "nomod.handler": "Runtime.ImportModuleError",
+        "app.missing": "Runtime.HandlerNotFound",
+        "broken.handler": "Runtime.UserCodeSyntaxError",
+        "nodots": "Runtime.MalformedHandlerName",
+    }
+    code = make_zip({"app.py": APP, "broken.py": "def handler(:\n"})
+    for handler, error_type in cases.items():
+        name = fname("bad")
+        create(lam, name, code, handler=handler)
+        r, err = invoke(lam, name, {})
+        assert r["FunctionError"] == "Unhandled", handler
+        assert err["errorType"] == error_type, (handler, err)
+
+
+def test_shell_bootstrap_on_provided_runtime_with_the_aws_cli(lsrv, tmp_path):
+    bootstrap = """#!/bin/sh
+set -eu
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT="$(curl -sS -LD "$HEADERS" "$API/invocation/next")"
+  ID="$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)"
+  echo "shell got $EVENT"
+  if [ "$EVENT" = '{"crash":true}' ]; then exit 3; fi
+  curl -sS -X POST "$API/invocation/$ID/response" -d "{\\"echo\\":$EVENT,\\"fn\\":\\"$AWS_LAMBDA_FUNCTION_NAME\\"}" >/dev/null
+done
+"""
+    zpath = tmp_path / "fn.zip"
+    zpath.write_bytes(make_zip({"bootstrap": (bootstrap, 0o755)}))
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_PAGER="")
+    name = fname("sh")
+
+    def cli(*args):
+        return subprocess.run([AWS_CLI, "--endpoint-url", lsrv.endpoint, "lambda", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    p = cli("create-function", "--function-name", name, "--runtime", "provided.al2023",
+            "--role", ROLE, "--handler", "unused", "--zip-file", f"fileb://{zpath}")
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "out.json"
+    p = cli("invoke", "--function-name", name, "--cli-binary-format", "raw-in-base64-out",
+            "--payload", '{"x":1}', str(out))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["StatusCode"] == 200
+    assert json.loads(out.read_text()) == {"echo": {"x": 1}, "fn": name}
+
+    # The bootstrap exits mid-invocation: Runtime.ExitError, and the next invoke works.
+    p = cli("invoke", "--function-name", name, "--cli-binary-format", "raw-in-base64-out",
+            "--payload", '{"crash":true}', str(out))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["FunctionError"] == "Unhandled"
+    err = json.loads(out.read_text())
+    assert err["errorType"] == "Runtime.ExitError" and "exit status 3" in err["errorMessage"]
+    p = cli("invoke", "--function-name", name, "--cli-binary-format", "raw-in-base64-out",
+            "--payload", '{"x":2}', str(out))
+    assert json.loads(out.read_text())["echo"] == {"x": 2}
+
+
+def test_api_errors_and_limits(lam):
+    name = fname("api")
+    code = make_zip({"app.py": APP})
+    create(lam, name, code)
+    with pytest.raises(ClientError) as e:
+        create(lam, name, code)
+    assert client_error(e) == ("ResourceConflictException", 409)
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName="no-such-function")
+    assert client_error(e) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName="no-such-function")
+    assert client_error(e) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        create(lam, fname("zip"), b"this is not a zip file")
+    assert client_error(e) == ("InvalidParameterValueException", 400)
+    assert "Could not unzip" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        create(lam, fname("env"), code, Environment={"Variables": {"AWS_REGION": "x"}})
+    assert client_error(e) == ("InvalidParameterValueException", 400)
+    with pytest.raises(ClientError) as e:
+        create(lam, fname("old"), code, runtime="python2.7")
+    assert client_error(e) == ("InvalidParameterValueException", 400)
+    with pytest.raises(ClientError) as e:
+        create(lam, fname("java"), code, runtime="java21")
+    assert client_error(e)[0] == "InvalidParameterValueException" and "java21" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        create(lam, fname("t"), code, Timeout=901)
+    assert client_error(e) == ("ValidationException", 400)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, Payload=b"{not json")
+    assert client_error(e) == ("InvalidRequestContentException", 400)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"x": "a" * 300000}))
+    assert client_error(e) == ("RequestTooLargeException", 413)
+    # Operations Sluice does not build answer 501 naming themselves.
+    with pytest.raises(ClientError) as e:
+        lam.list_aliases(FunctionName=name)
+    assert client_error(e) == ("NotImplemented", 501) and "ListAliases" in str(e.value)
+
+    # Tags, listing, code update, concurrency, delete.
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    lam.tag_resource(Resource=arn, Tags={"team": "data", "env": "dev"})
+    lam.untag_resource(Resource=arn, TagKeys=["env"])
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "data"}
+    assert name in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    new = lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'v2'\n"}))
+    assert new["LastUpdateStatus"] == "Successful"
+    assert invoke(lam, name)[1] == "v2"
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name)
+    assert client_error(e) == ("TooManyRequestsException", 429)
+    lam.delete_function_concurrency(FunctionName=name)
+    lam.delete_function(FunctionName=name)
+    with pytest.raises(ClientError) as e:
+        lam.get_function_configuration(FunctionName=name)
+    assert client_error(e) == ("ResourceNotFoundException", 404)
+
+
+def test_handler_reaches_sluice_s3_through_boto3_without_an_endpoint(lsrv, lam):
+    s3 = make_s3(lsrv.endpoint)
+    bucket = unique_bucket("lambda-boto3")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        name = fname("boto")
+        code = ("import boto3\n"
+                "def handler(event, context):\n"
+                "    s3 = boto3.client('s3')\n"
+                "    s3.put_object(Bucket=event['bucket'], Key='from-lambda.txt', Body=b'hello')\n"
+                "    return [o['Key'] for o in s3.list_objects_v2(Bucket=event['bucket'])['Contents']]\n")
+        create(lam, name, make_zip({"app.py": code}), Timeout=30)
+        r, body = invoke(lam, name, {"bucket": bucket})
+        assert "FunctionError" not in r, body
+        assert body == ["from-lambda.txt"]
+        assert s3.get_object(Bucket=bucket, Key="from-lambda.txt")["Body"].read() == b"hello"
+    finally:
+        empty_bucket(s3, bucket)
