@@ -288,3 +288,119 @@ def test_handler_reaches_sluice_s3_through_boto3_without_an_endpoint(lsrv, lam):
         assert s3.get_object(Bucket=bucket, Key="from-lambda.txt")["Body"].read() == b"hello"
     finally:
         empty_bucket(s3, bucket)
+
+
+SEED_HANDLER = """
+def lambda_handler(event, context):
+    bucket = event['detail']['bucket']['name']
+    key = event['detail']['object']['key']
+    print(f"File uploaded: s3://{bucket}/{key}")
+"""
+
+
+def sluice_logs(srv, sluice_bin, name):
+    p = subprocess.run([str(sluice_bin), "logs", "function", name, "--endpoint", srv.endpoint],
+                       capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test"))
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_seed_handler_runs_on_an_s3_upload_through_eventbridge(lsrv, lam, sluice_bin):
+    s3 = make_s3(lsrv.endpoint)
+    events = make_client("events", lsrv.endpoint)
+    bucket = unique_bucket("lambda-seed")
+    s3.create_bucket(Bucket=bucket)
+    name = fname("seed")
+    arn = create(lam, name, make_zip({"app.py": SEED_HANDLER}), handler="app.lambda_handler")["FunctionArn"]
+    rule = fname("uploads")
+    try:
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+        events.put_rule(Name=rule, EventPattern=json.dumps({
+            "source": ["aws.s3"], "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [bucket]}}}))
+        events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": arn}])
+        s3.put_object(Bucket=bucket, Key="incoming/data.csv", Body=b"a,b\n1,2\n")
+        expected = f"File uploaded: s3://{bucket}/incoming/data.csv"
+        log = wait_for(lambda: (lambda t: t if expected in t else None)(sluice_logs(lsrv, sluice_bin, name)),
+                       timeout=20, interval=0.1, what="the handler's output")
+        assert "START RequestId:" in log and "REPORT RequestId:" in log
+    finally:
+        events.remove_targets(Rule=rule, Ids=["fn"])
+        events.delete_rule(Name=rule)
+        empty_bucket(s3, bucket)
+
+
+def test_async_failures_are_retried_twice_then_sent_to_the_sqs_on_failure_destination(lsrv, lam):
+    sqs = make_client("sqs", lsrv.endpoint)
+    url = sqs.create_queue(QueueName=fname("failures"))["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    name = fname("retry")
+    create(lam, name, make_zip({"app.py": APP}))
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=2,
+                                         DestinationConfig={"OnFailure": {"Destination": qarn}})
+    assert lam.get_function_event_invoke_config(FunctionName=name)["MaximumRetryAttempts"] == 2
+    r = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"fail": "always"}))
+    assert r["StatusCode"] == 202
+
+    def received():
+        m = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
+        return m[0] if m else None
+
+    msg = wait_for(received, timeout=20, what="the on-failure record")
+    record = json.loads(msg["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"].endswith(f":function:{name}:$LATEST")
+    assert record["requestPayload"] == {"fail": "always"}
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "ValueError"
+
+
+ASYNC_APP = """
+import os, time
+def handler(event, context):
+    time.sleep(0.1)
+    with open(os.environ["OUT"], "a") as f:
+        f.write(f"{event['i']} {os.getpid()}\\n")
+"""
+
+
+def test_accepted_async_invokes_survive_kill_9(sluice_bin, tmp_path):
+    seed = int(os.environ.get("SLUICE_SEED", random.randrange(1 << 30)))
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    out = tmp_path / "done.txt"
+    out.touch()
+    srv = start_server(sluice_bin, tmp_path / "srv", "sluice-lambda-crash")
+    try:
+        lam = make_client("lambda", srv.endpoint)
+        create(lam, "durable", make_zip({"app.py": ASYNC_APP}), Environment={"Variables": {"OUT": str(out)}})
+        n = 24
+        for i in range(n):
+            assert lam.invoke(FunctionName="durable", InvocationType="Event",
+                              Payload=json.dumps({"i": i}))["StatusCode"] == 202
+        time.sleep(rng.uniform(0, 0.6))  # the crash point
+        srv.kill()
+        before = out.read_text().split()
+        pids = {int(p) for p in before[1::2]}
+        # Workers die with the server (PR_SET_PDEATHSIG).
+        def gone():
+            for pid in pids:
+                try:
+                    os.kill(pid, 0)
+                    return False
+                except OSError:
+                    pass
+            return True
+        wait_for(gone, timeout=5, what="the workers to die with the server")
+        srv.start()
+        lam = make_client("lambda", srv.endpoint)
+
+        def all_done():
+            ids = {int(x) for x in out.read_text().split()[0::2]}
+            return ids == set(range(n))
+        wait_for(all_done, timeout=30, interval=0.1, what=f"every accepted invoke to run (seed {seed})")
+    finally:
+        srv.kill()
