@@ -404,3 +404,66 @@ def test_accepted_async_invokes_survive_kill_9(sluice_bin, tmp_path):
         wait_for(all_done, timeout=30, interval=0.1, what=f"every accepted invoke to run (seed {seed})")
     finally:
         srv.kill()
+
+
+RECORDER = """
+import json, os
+def handler(event, context):
+    with open(os.environ["OUT"], "a") as f:
+        f.write(json.dumps(event) + "\\n")
+    if isinstance(event, dict) and event.get("fail"):
+        raise KeyError("missing")
+    return {"got": event}
+"""
+
+
+def test_s3_sns_and_step_functions_invoke_functions(lsrv, lam, tmp_path):
+    out = tmp_path / "events.jsonl"
+    out.touch()
+    name = fname("rec")
+    arn = create(lam, name, make_zip({"app.py": RECORDER}),
+                 Environment={"Variables": {"OUT": str(out)}})["FunctionArn"]
+
+    def seen(pred):
+        return wait_for(lambda: next((e for e in map(json.loads, out.read_text().splitlines()) if pred(e)), None),
+                        timeout=20, interval=0.05, what="the function to be invoked")
+
+    # S3 LambdaFunctionConfigurations: S3's event message.
+    s3 = make_s3(lsrv.endpoint)
+    bucket = unique_bucket("lambda-notify")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+        got = s3.get_bucket_notification_configuration(Bucket=bucket)["LambdaFunctionConfigurations"]
+        assert got[0]["LambdaFunctionArn"] == arn
+        s3.put_object(Bucket=bucket, Key="x/y.json", Body=b"{}")
+        rec = seen(lambda e: isinstance(e, dict) and "Records" in e and "s3" in e["Records"][0])
+        assert rec["Records"][0]["s3"]["object"]["key"] == "x/y.json"
+    finally:
+        empty_bucket(s3, bucket)
+
+    # SNS lambda subscriptions.
+    sns = make_client("sns", lsrv.endpoint)
+    topic = sns.create_topic(Name=fname("t"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    sns.publish(TopicArn=topic, Message="hello lambda")
+    rec = seen(lambda e: isinstance(e, dict) and e.get("Records", [{}])[0].get("EventSource") == "aws:sns")
+    assert rec["Records"][0]["Sns"]["Message"] == "hello lambda"
+
+    # Step Functions: lambda:invoke, a plain function ARN, and the function's error as the task's.
+    sfn = make_client("stepfunctions", lsrv.endpoint)
+    definition = {"StartAt": "Invoke", "States": {
+        "Invoke": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                   "Parameters": {"FunctionName": arn, "Payload.$": "$"}, "OutputPath": "$.Payload", "Next": "Plain"},
+        "Plain": {"Type": "Task", "Resource": arn, "End": True}}}
+    machine = sfn.create_state_machine(name=fname("m"), definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"v": 1}))["executionArn"]
+    d = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(sfn.describe_execution(executionArn=ex)),
+                 timeout=20, what="the execution")
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"got": {"got": {"v": 1}}}
+    ex = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"fail": True}))["executionArn"]
+    d = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(sfn.describe_execution(executionArn=ex)),
+                 timeout=20, what="the execution")
+    assert d["status"] == "FAILED" and d["error"] == "KeyError", d

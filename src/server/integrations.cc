@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "base/ids.h"
 #include "base/json.h"
 #include "base/strings.h"
 #include "io/checksum.h"
@@ -404,9 +405,62 @@ LambdaDestinationSender LambdaDestinations(Sqs& sqs, Sns& sns, EventBridge& even
   };
 }
 
-void RegisterLambdaTargets(Lambda& lambda, EventBridge& events, StepFunctions&, Notifications&) {
+namespace {
+
+// Runs a function for a Step Functions task: errors are the function's errorType (cause: the
+// error payload), as AWS reports them.
+absl::StatusOr<LambdaInvokeResult> InvokeForStates(Lambda& lambda, const Json& params) {
+  Json payload = params.contains("Payload") ? params["Payload"] : Json::object();
+  std::string type = params.value("InvocationType", "RequestResponse");
+  auto r = lambda.Invoke(params.value("FunctionName", ""), payload.is_string() ? payload.get<std::string>() : payload.dump(),
+                         type == "Event" ? InvocationType::kEvent
+                         : type == "DryRun" ? InvocationType::kDryRun : InvocationType::kRequestResponse);
+  if (!r.ok()) return states::StatesError(StrCat("Lambda.", LambdaErrorCode(r.status())), std::string(r.status().message()));
+  if (!r->function_error.empty()) {
+    Json err = ParseJson(r->payload);
+    std::string name = err.is_object() ? err.value("errorType", "Lambda.Unknown") : "Lambda.Unknown";
+    return states::StatesError(name, r->payload);
+  }
+  return r;
+}
+
+Json PayloadJson(const std::string& payload) {
+  if (payload.empty()) return Json();
+  Json j = ParseJson(payload);
+  return j.is_discarded() ? Json(payload) : j;
+}
+
+}  // namespace
+
+void RegisterLambdaTargets(Lambda& lambda, EventBridge& events, StepFunctions& sfn, Notifications& notifications) {
   events.RegisterInvoker("lambda", [&lambda](const Json& target, const std::string& input) -> absl::Status {
     return lambda.Invoke(target.value("Arn", ""), input, InvocationType::kEvent).status();
+  });
+  // S3 LambdaFunctionConfigurations: S3's event message, invoked asynchronously.
+  notifications.SetFunctions(
+      {[&lambda](const std::string& arn, const std::string& message) {
+         return lambda.Invoke(arn, message, InvocationType::kEvent).status();
+       },
+       [&lambda](const std::string& arn) { return lambda.FunctionArn(arn).ok(); }});
+  // arn:aws:states:::lambda:invoke[.waitForTaskToken] and plain function ARNs.
+  sfn.RegisterIntegration("lambda", [&lambda](const std::string& action, const std::string&, const Json& params,
+                                              absl::Time, const std::function<bool()>&,
+                                              TaskAttachment&) -> absl::StatusOr<Json> {
+    if (action != "invoke" && action != "function") {
+      return states::StatesError("States.Runtime", StrCat("Unsupported Lambda integration ", action));
+    }
+    ASSIGN_OR_RETURN(LambdaInvokeResult r, InvokeForStates(lambda, params));
+    if (action == "function") return PayloadJson(r.payload);
+    return Json{{"ExecutedVersion", r.executed_version}, {"Payload", PayloadJson(r.payload)}, {"StatusCode", r.status},
+                {"SdkHttpMetadata", {{"HttpStatusCode", r.status}}}, {"SdkResponseMetadata", {{"RequestId", NewUuid()}}}};
+  });
+  // arn:aws:states:::aws-sdk:lambda:invoke: the API's response shape (Payload as text).
+  sfn.RegisterSdk("lambda", [&lambda](const std::string& action, const Json& in) -> absl::StatusOr<Json> {
+    if (action != "Invoke") {
+      return states::StatesError("States.TaskFailed", StrCat("Sluice's aws-sdk:lambda supports Invoke only, not ", action));
+    }
+    ASSIGN_OR_RETURN(LambdaInvokeResult r, InvokeForStates(lambda, in));
+    return Json{{"StatusCode", r.status}, {"ExecutedVersion", r.executed_version}, {"Payload", r.payload}};
   });
 }
 
