@@ -103,12 +103,32 @@ std::vector<std::string> LambdaService::WorkerEnvironment(const Function& f, con
   return env;
 }
 
+std::string LambdaService::PythonExecutable() {
+  // The configured python may be a wrapper (a pyenv shim is a shell script that costs a
+  // cold start hundreds of milliseconds): ask it once for the interpreter it runs.
+  std::call_once(python_once_, [this] {
+    python_ = options_.python;
+    std::string cmd = StrCat("'", options_.python, "' -c 'import sys; print(sys.executable)' 2>/dev/null");
+    if (options_.python.find('\'') != std::string::npos) return;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return;
+    char buf[4096];
+    std::string out;
+    while (size_t n = ::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    if (::pclose(p) == 0) {
+      std::string exe(StripWhitespace(out));
+      if (!exe.empty() && ::access(exe.c_str(), X_OK) == 0) python_ = exe;
+    }
+  });
+  return python_;
+}
+
 absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Function& f) {
   std::string runtime = f.config.value("Runtime", "");
   std::string code = CodeDir(f.name, f.code_revision);
   WorkerSpec spec;
   if (runtime.starts_with("python")) {
-    spec.argv = {options_.python, dir_ + "/runtime/python_bootstrap.py"};
+    spec.argv = {PythonExecutable(), dir_ + "/runtime/python_bootstrap.py"};
   } else {
     std::string bootstrap = code + "/bootstrap";
     if (::access(bootstrap.c_str(), X_OK) != 0) {

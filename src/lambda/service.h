@@ -98,6 +98,7 @@ class LambdaService {
   absl::StatusOr<Lease> Acquire(const std::string& name);
   void Release(const std::string& name, std::unique_ptr<Worker> worker);
   absl::StatusOr<std::unique_ptr<Worker>> StartWorker(const Function& f);
+  std::string PythonExecutable();  // options_.python resolved to the interpreter it runs
   std::vector<std::string> WorkerEnvironment(const Function& f, const std::string& stream, const std::string& tmp) const;
   // Runs one invocation synchronously on a leased worker.
   LambdaInvokeResult Run(Lease& lease, const std::string& request_id, const std::string& payload);
@@ -115,6 +116,8 @@ class LambdaService {
   std::string endpoint_;
   std::unique_ptr<SqliteGroupWriter> writer_;
   std::unique_ptr<Spawner> spawner_;
+  std::once_flag python_once_;
+  std::string python_;
 
   std::mutex mu_;
   std::condition_variable cv_;
