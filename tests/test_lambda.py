@@ -467,3 +467,51 @@ def test_s3_sns_and_step_functions_invoke_functions(lsrv, lam, tmp_path):
     d = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(sfn.describe_execution(executionArn=ex)),
                  timeout=20, what="the execution")
     assert d["status"] == "FAILED" and d["error"] == "KeyError", d
+
+
+BATCH_APP = """
+import json, os
+def handler(event, context):
+    failures = []
+    with open(os.environ["OUT"], "a") as f:
+        for r in event["Records"]:
+            assert r["eventSource"] == "aws:sqs"
+            f.write(json.dumps({"id": r["messageId"], "body": r["body"],
+                                "count": r["attributes"]["ApproximateReceiveCount"]}) + "\\n")
+            if r["body"].startswith("bad"):
+                failures.append({"itemIdentifier": r["messageId"]})
+    return {"batchItemFailures": failures}
+"""
+
+
+def test_sqs_event_source_mapping_with_partial_batch_failures(lsrv, lam, tmp_path):
+    sqs = make_client("sqs", lsrv.endpoint)
+    url = sqs.create_queue(QueueName=fname("esm"), Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    out = tmp_path / "batches.jsonl"
+    out.touch()
+    name = fname("esm")
+    create(lam, name, make_zip({"app.py": BATCH_APP}), Environment={"Variables": {"OUT": str(out)}})
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(EventSourceArn=qarn + "-missing", FunctionName=name)
+    assert client_error(e) == ("InvalidParameterValueException", 400)
+    m = lam.create_event_source_mapping(EventSourceArn=qarn, FunctionName=name, BatchSize=10,
+                                        FunctionResponseTypes=["ReportBatchItemFailures"])
+    assert m["State"] == "Enabled" and m["FunctionArn"].endswith(f":function:{name}")
+    assert [x["UUID"] for x in lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]] == [m["UUID"]]
+    for body in ("good-1", "bad-1", "good-2"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    def seen():
+        return [json.loads(line) for line in out.read_text().splitlines()]
+    # The failed item comes back after the visibility timeout; the others were deleted.
+    wait_for(lambda: any(r["body"] == "bad-1" and r["count"] == "2" for r in seen()), timeout=20,
+             what="the failed item to be retried")
+    lam.update_event_source_mapping(UUID=m["UUID"], Enabled=False)
+    bodies = [r["body"] for r in seen()]
+    assert bodies.count("good-1") == 1 and bodies.count("good-2") == 1, bodies
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["State"] == "Disabled"
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+    with pytest.raises(ClientError) as e:
+        lam.get_event_source_mapping(UUID=m["UUID"])
+    assert client_error(e) == ("ResourceNotFoundException", 404)

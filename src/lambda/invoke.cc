@@ -42,6 +42,7 @@ void LambdaService::SetEndpoint(const std::string& endpoint) {
   endpoint_ = endpoint;
   if (options_.start_threads && dispatchers_.empty() && !stopping_) {
     for (int i = 0; i < kDispatchers; ++i) dispatchers_.emplace_back([this] { DispatchLoop(); });
+    esm_->Start();
   }
 }
 
@@ -56,8 +57,11 @@ void LambdaService::Stop() {
       pool.idle.clear();
     }
     dispatchers.swap(dispatchers_);
+    // Running invocations end now (their callers get Runtime.ExitError).
+    for (Worker* w : busy_) w->Abort();
   }
   cv_.notify_all();
+  if (esm_) esm_->Stop();
   doomed.clear();  // kills the idle workers
   for (auto& t : dispatchers) t.join();
   // Busy workers belong to invocations still running; they are killed when released.
@@ -174,6 +178,7 @@ absl::StatusOr<LambdaService::Lease> LambdaService::Acquire(const std::string& n
       pool.idle.pop_back();
       if (w->revision == f.revision && w->alive()) {
         pool.busy++;
+        busy_.insert(w.get());
         lease.worker = std::move(w);
         lease.snapshot = f;
         break;
@@ -209,6 +214,9 @@ absl::StatusOr<LambdaService::Lease> LambdaService::Acquire(const std::string& n
       return w.status();
     }
     lease.worker = std::move(*w);
+    std::lock_guard lock(mu_);
+    busy_.insert(lease.worker.get());
+    if (stopping_) lease.worker->Abort();
   }
   return lease;
 }
@@ -218,6 +226,7 @@ void LambdaService::Release(const std::string& name, std::unique_ptr<Worker> wor
     std::lock_guard lock(mu_);
     Pool& pool = pools_[name];
     pool.busy--;
+    busy_.erase(worker.get());
     auto it = functions_.find(name);
     if (!stopping_ && it != functions_.end() && it->second.revision == worker->revision && worker->alive()) {
       pool.idle.push_back(std::move(worker));

@@ -33,6 +33,9 @@ struct LambdaOptions {
   // Credentials workers get (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
   std::string access_key = "test", secret_key = "test";
   LambdaCodeFetcher code_fetcher;
+  // The in-process SQS API (AmazonSQS.<action> in JSON shapes) that event source mappings
+  // poll; unset, CreateEventSourceMapping is refused.
+  std::function<absl::StatusOr<nlohmann::json>(const std::string& action, const nlohmann::json& input)> sqs_call;
   LambdaDestinationSender destination_sender;
   // Concurrent executions of all functions (AWS's account limit is 1000; a laptop is smaller).
   int concurrency_limit = 64;

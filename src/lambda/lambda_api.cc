@@ -194,6 +194,18 @@ const std::map<std::string, Handler>& Handlers() {
        NoContent([](auto& s, Call& c, const Json&) { return s.DeleteFunctionConcurrency(c.Label("FunctionName")); })},
       {"GetAccountSettings",
        WithJson([](auto& s, Call&, const Json&) -> absl::StatusOr<Json> { return s.GetAccountSettings(); })},
+      {"CreateEventSourceMapping",
+       WithJson([](auto& s, Call&, const Json& in) { return s.mappings().Create(in); })},
+      {"GetEventSourceMapping", WithJson([](auto& s, Call& c, const Json&) { return s.mappings().Get(c.Label("UUID")); })},
+      {"UpdateEventSourceMapping",
+       WithJson([](auto& s, Call& c, const Json& in) { return s.mappings().Update(c.Label("UUID"), in); })},
+      {"DeleteEventSourceMapping",
+       WithJson([](auto& s, Call& c, const Json&) { return s.mappings().Delete(c.Label("UUID")); })},
+      {"ListEventSourceMappings", WithJson([](auto& s, Call& c, const Json&) {
+         const std::string* f = c.req.Query("FunctionName");
+         const std::string* e = c.req.Query("EventSourceArn");
+         return s.mappings().List(f ? *f : "", e ? *e : "");
+       })},
       {"GetFunctionLogs", WithJson([](auto& s, Call& c, const Json&) -> absl::StatusOr<Json> {
          ASSIGN_OR_RETURN(std::string log, s.FunctionLogs(c.Label("FunctionName")));
          return Json{{"Log", log}};

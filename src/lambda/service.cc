@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<LambdaService>> LambdaService::Open(const std::st
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/runtime/python_bootstrap.py", kPythonBootstrap));
   std::unique_ptr<LambdaService> s(new LambdaService(dir, std::move(options)));
   ASSIGN_OR_RETURN(s->writer_, SqliteGroupWriter::Open(dir + "/lambda.db"));
+  s->esm_ = std::make_unique<EventSourceMappings>(*s, *s->writer_, s->options_);
   RETURN_IF_ERROR(s->Load());
   s->spawner_ = std::make_unique<Spawner>();
   return s;
@@ -151,7 +152,7 @@ absl::Status LambdaService::Load() {
     next_async_id_ = std::max(next_async_id_, a->Int(0) + 1);
     queue_[a->Int(0)] = std::move(item);
   }
-  return absl::OkStatus();
+  return esm_->Load(*db);
 }
 
 std::string LambdaService::Arn(const std::string& name) const {

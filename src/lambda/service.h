@@ -6,11 +6,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "io/sqlite.h"
+#include "lambda/esm.h"
 #include "lambda/lambda.h"
 #include "lambda/worker.h"
 #include "nlohmann/json.hpp"
@@ -71,6 +73,7 @@ class LambdaService {
   absl::StatusOr<LambdaInvokeResult> Invoke(const std::string& function, std::string payload, InvocationType type,
                                             bool tail_log);
   absl::StatusOr<std::string> FunctionArn(const std::string& function);
+  EventSourceMappings& mappings() { return *esm_; }
 
  private:
   LambdaService(std::string dir, LambdaOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
@@ -116,6 +119,8 @@ class LambdaService {
   std::string endpoint_;
   std::unique_ptr<SqliteGroupWriter> writer_;
   std::unique_ptr<Spawner> spawner_;
+  std::unique_ptr<EventSourceMappings> esm_;
+  std::set<Worker*> busy_;  // leased workers, aborted by Stop
   std::once_flag python_once_;
   std::string python_;
 

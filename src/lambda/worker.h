@@ -79,6 +79,8 @@ class Worker {
   InvokeOutcome Invoke(const std::string& request_id, const std::string& payload, absl::Duration timeout,
                        const std::string& function_arn);
   bool alive();
+  // Kills the process group: a running Invoke returns kExited.
+  void Abort() { Kill(); }
   // Appends platform lines (START/END/REPORT) to the log stream.
   void AppendLog(std::string_view text);
   uint16_t port() const { return port_; }

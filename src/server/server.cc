@@ -113,6 +113,9 @@ class ServerImpl final : public Server {
     lambda.secret_key = config_.access_keys.begin()->second;
     lambda.code_fetcher = LambdaCodeFromS3(*s3_);
     lambda.destination_sender = LambdaDestinations(*sqs_, *sns_, *events_);
+    lambda.sqs_call = [this](const std::string& action, const nlohmann::json& input) {
+      return sqs_->Call(action, input, "http://127.0.0.1");
+    };
     ASSIGN_OR_RETURN(lambda_, Lambda::Open(o.data_dir + "/lambda", lambda));
     router_.AddService(MakeLambdaService(*lambda_));
     // SubscribeURL/UnsubscribeURL of http subscriptions: unsigned GETs, as on AWS.
