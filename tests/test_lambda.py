@@ -9,6 +9,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -515,3 +516,25 @@ def test_sqs_event_source_mapping_with_partial_batch_failures(lsrv, lam, tmp_pat
     with pytest.raises(ClientError) as e:
         lam.get_event_source_mapping(UUID=m["UUID"])
     assert client_error(e) == ("ResourceNotFoundException", 404)
+
+
+NODE_APP = """
+exports.handler = async (event, context) => {
+  console.log('node got', JSON.stringify(event));
+  if (event.fail) throw new TypeError('node boom');
+  return { echo: event, name: context.functionName, left: context.getRemainingTimeInMillis() > 0 };
+};
+"""
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+def test_nodejs_function(lam):
+    name = fname("node")
+    create(lam, name, make_zip({"index.js": NODE_APP}), handler="index.handler", runtime="nodejs20.x")
+    r, body = invoke(lam, name, {"a": 1}, LogType="Tail")
+    assert "FunctionError" not in r, body
+    assert body == {"echo": {"a": 1}, "name": name, "left": True}
+    assert "INFO\tnode got {\"a\":1}" in base64.b64decode(r["LogResult"]).decode()
+    r, err = invoke(lam, name, {"fail": True})
+    assert r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "TypeError" and err["errorMessage"] == "node boom"

@@ -98,6 +98,7 @@ std::vector<std::string> LambdaService::WorkerEnvironment(const Function& f, con
   add("HOME", tmp);
   add("PYTHONPATH", code);
   add("PYTHONUNBUFFERED", "1");
+  add("NODE_PATH", code);
   if (c.contains("Environment")) {
     const Json& vars = c["Environment"]["Variables"];
     if (vars.is_object()) {
@@ -133,6 +134,8 @@ absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Functio
   WorkerSpec spec;
   if (runtime.starts_with("python")) {
     spec.argv = {PythonExecutable(), dir_ + "/runtime/python_bootstrap.py"};
+  } else if (runtime.starts_with("nodejs")) {
+    spec.argv = {options_.node, dir_ + "/runtime/nodejs_bootstrap.js"};
   } else {
     std::string bootstrap = code + "/bootstrap";
     if (::access(bootstrap.c_str(), X_OK) != 0) {

@@ -18,6 +18,7 @@
 namespace sluice::lambda {
 
 extern const char kPythonBootstrap[];  // python_bootstrap.py, embedded at build time
+extern const char kNodejsBootstrap[];  // nodejs_bootstrap.js
 
 namespace {
 
@@ -115,6 +116,7 @@ absl::StatusOr<std::unique_ptr<LambdaService>> LambdaService::Open(const std::st
   std::filesystem::remove_all(dir + "/tmp", ec);  // the /tmp of workers of an earlier run
   RETURN_IF_ERROR(MakeDirs(dir + "/tmp"));
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/runtime/python_bootstrap.py", kPythonBootstrap));
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/runtime/nodejs_bootstrap.js", kNodejsBootstrap));
   std::unique_ptr<LambdaService> s(new LambdaService(dir, std::move(options)));
   ASSIGN_OR_RETURN(s->writer_, SqliteGroupWriter::Open(dir + "/lambda.db"));
   s->esm_ = std::make_unique<EventSourceMappings>(*s, *s->writer_, s->options_);
@@ -233,10 +235,15 @@ absl::Status LambdaService::ApplyConfiguration(const Json& in, Json& config, boo
         return InvalidParameter(StrCat("Sluice runs ", runtime, " functions with ", options_.python,
                                        ", which is not installed on this machine (config.json lambda.python)"));
       }
+    } else if (runtime.starts_with("nodejs")) {
+      if (!OnPath(options_.node)) {
+        return InvalidParameter(StrCat("Sluice runs ", runtime, " functions with ", options_.node,
+                                       ", which is not installed on this machine"));
+      }
     } else if (!runtime.starts_with("provided")) {
       return InvalidParameter(StrCat("Sluice cannot run ", runtime,
-                                     " functions: it ships runtimes for python3.x and provided.al2/provided.al2023 "
-                                     "(a bootstrap in the zip)"));
+                                     " functions: it ships runtimes for python3.x, nodejs (with node installed) and "
+                                     "provided.al2/provided.al2023 (a bootstrap in the zip)"));
     }
     config["Runtime"] = runtime;
   } else if (create && in.value("PackageType", "Zip") == "Zip") {
@@ -253,7 +260,7 @@ absl::Status LambdaService::ApplyConfiguration(const Json& in, Json& config, boo
       return Validation(h, "handler", "Member must satisfy regular expression pattern: [^\\s]+");
     }
     config["Handler"] = h;
-  } else if (create && config.value("Runtime", "").starts_with("python")) {
+  } else if (create && !config.value("Runtime", "").starts_with("provided")) {
     return InvalidParameter("Runtime and Handler are mandatory parameters for functions created with deployment "
                             "packages.");
   }
