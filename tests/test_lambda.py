@@ -538,3 +538,40 @@ def test_nodejs_function(lam):
     r, err = invoke(lam, name, {"fail": True})
     assert r["FunctionError"] == "Unhandled"
     assert err["errorType"] == "TypeError" and err["errorMessage"] == "node boom"
+
+
+def test_concurrent_invokes_get_a_worker_each_up_to_the_reserved_concurrency(lam):
+    import concurrent.futures
+    name = fname("conc")
+    create(lam, name, make_zip({"app.py": APP}), Timeout=10)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
+
+    def call(_):
+        try:
+            return invoke(lam, name, {"sleep": 1.5})[1]["pid"]
+        except ClientError as e:
+            return client_error(e)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(call, range(3)))
+    pids = [r for r in results if isinstance(r, int)]
+    assert len(set(pids)) == 2, results
+    assert results.count(("TooManyRequestsException", 429)) == 1, results
+
+
+def test_init_error_of_a_custom_runtime_is_the_invoke_error(lam):
+    bootstrap = """#!/bin/sh
+curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/init/error" \\
+  -H 'Lambda-Runtime-Function-Error-Type: Custom.InitFailed' \\
+  -d '{"errorMessage":"no config","errorType":"Custom.InitFailed"}' >/dev/null
+exit 1
+"""
+    name = fname("init")
+    create(lam, name, make_zip({"bootstrap": (bootstrap, 0o755)}), runtime="provided.al2", handler="x")
+    r, err = invoke(lam, name, {})
+    assert r["FunctionError"] == "Unhandled"
+    assert err == {"errorMessage": "no config", "errorType": "Custom.InitFailed"}
+    name = fname("noboot")
+    create(lam, name, make_zip({"other": "x"}), runtime="provided.al2023", handler="x")
+    r, err = invoke(lam, name, {})
+    assert r["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.InvalidEntrypoint"

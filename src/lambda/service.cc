@@ -439,10 +439,9 @@ absl::StatusOr<Json> LambdaService::GetFunctionConfiguration(const std::string& 
 absl::StatusOr<Json> LambdaService::GetFunction(const std::string& name) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Function * f, Find(name));
-  Json out = {{"Configuration", f->config},
-              {"Code", {{"RepositoryType", "S3"},
-                        {"Location", StrCat(endpoint_, "/2015-03-31/functions/", f->name, "/code")}}},
-              {"Tags", f->tags}};
+  // Code.Location (a presigned URL of the package on AWS) is left out: Sluice keeps the
+  // unpacked code, not the zip.
+  Json out = {{"Configuration", f->config}, {"Code", {{"RepositoryType", "S3"}}}, {"Tags", f->tags}};
   if (f->reserved_concurrency) out["Concurrency"] = {{"ReservedConcurrentExecutions", *f->reserved_concurrency}};
   return out;
 }
