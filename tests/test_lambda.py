@@ -265,6 +265,24 @@ def test_api_errors_and_limits(lam):
         lam.invoke(FunctionName=name)
     assert client_error(e) == ("TooManyRequestsException", 429)
     lam.delete_function_concurrency(FunctionName=name)
+
+    # Resource policies (kept and returned, as IaC tools expect; not enforced).
+    with pytest.raises(ClientError) as e:
+        lam.get_policy(FunctionName=name)
+    assert client_error(e) == ("ResourceNotFoundException", 404)
+    st = json.loads(lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+                                       Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::b")["Statement"])
+    assert st["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert st["Condition"] == {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}}
+    with pytest.raises(ClientError) as e:
+        lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction", Principal="*")
+    assert client_error(e) == ("ResourceConflictException", 409)
+    policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["s3"]
+    lam.remove_permission(FunctionName=name, StatementId="s3")
+    with pytest.raises(ClientError) as e:
+        lam.remove_permission(FunctionName=name, StatementId="s3")
+    assert client_error(e) == ("ResourceNotFoundException", 404)
     lam.delete_function(FunctionName=name)
     with pytest.raises(ClientError) as e:
         lam.get_function_configuration(FunctionName=name)

@@ -194,6 +194,12 @@ const std::map<std::string, Handler>& Handlers() {
        NoContent([](auto& s, Call& c, const Json&) { return s.DeleteFunctionConcurrency(c.Label("FunctionName")); })},
       {"GetAccountSettings",
        WithJson([](auto& s, Call&, const Json&) -> absl::StatusOr<Json> { return s.GetAccountSettings(); })},
+      {"AddPermission",
+       WithJson([](auto& s, Call& c, const Json& in) { return s.AddPermission(c.Label("FunctionName"), in); })},
+      {"GetPolicy", WithJson([](auto& s, Call& c, const Json&) { return s.GetPolicy(c.Label("FunctionName")); })},
+      {"RemovePermission", NoContent([](auto& s, Call& c, const Json&) {
+         return s.RemovePermission(c.Label("FunctionName"), c.Label("StatementId"));
+       })},
       {"CreateEventSourceMapping",
        WithJson([](auto& s, Call&, const Json& in) { return s.mappings().Create(in); })},
       {"GetEventSourceMapping", WithJson([](auto& s, Call& c, const Json&) { return s.mappings().Get(c.Label("UUID")); })},

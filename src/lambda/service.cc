@@ -92,7 +92,7 @@ absl::Status LambdaStatus(absl::StatusCode base, const std::string& code, const 
 
 Json Function::ToJson() const {
   Json j = {{"name", name}, {"config", config}, {"tags", tags}, {"event_invoke_config", event_invoke_config},
-            {"revision", revision}, {"code_revision", code_revision}};
+            {"revision", revision}, {"code_revision", code_revision}, {"policy", policy_statements}};
   if (reserved_concurrency) j["reserved_concurrency"] = *reserved_concurrency;
   return j;
 }
@@ -105,6 +105,7 @@ Function Function::FromJson(const Json& j) {
   f.event_invoke_config = j.contains("event_invoke_config") ? j["event_invoke_config"] : Json();
   f.revision = j.value("revision", int64_t{0});
   f.code_revision = j.value("code_revision", int64_t{0});
+  f.policy_statements = j.value("policy", Json::array());
   if (j.contains("reserved_concurrency")) f.reserved_concurrency = j["reserved_concurrency"].get<int>();
   return f;
 }
@@ -684,6 +685,78 @@ Json LambdaService::GetAccountSettings() {
             {"ConcurrentExecutions", options_.concurrency_limit},
             {"UnreservedConcurrentExecutions", options_.concurrency_limit}}},
           {"AccountUsage", {{"TotalCodeSize", code_size}, {"FunctionCount", functions_.size()}}}};
+}
+
+absl::StatusOr<Json> LambdaService::AddPermission(const std::string& function, const Json& in) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Function * f, Find(function));
+  std::string sid = in.value("StatementId", ""), principal = in.value("Principal", ""), action = in.value("Action", "");
+  if (sid.empty() || principal.empty() || action.empty()) {
+    return InvalidParameter("StatementId, Action and Principal are required");
+  }
+  if (in.contains("RevisionId") && in["RevisionId"] != f->config["RevisionId"]) {
+    return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
+                        "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
+                        "retrieve the latest Revision Id");
+  }
+  for (const auto& st : f->policy_statements) {
+    if (st.value("Sid", "") == sid) {
+      return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException",
+                          StrCat("The statement id (", sid, ") provided already exists. Please provide a new statement "
+                                 "id, or remove the existing statement."));
+    }
+  }
+  Json who;
+  if (principal == "*") {
+    who = "*";
+  } else if (principal.find(".amazonaws.com") != std::string::npos) {
+    who = {{"Service", principal}};
+  } else {
+    who = {{"AWS", std::all_of(principal.begin(), principal.end(), ::isdigit) ? StrCat("arn:aws:iam::", principal, ":root")
+                                                                               : principal}};
+  }
+  Json st = {{"Sid", sid}, {"Effect", "Allow"}, {"Principal", who},
+             {"Action", action.find(':') == std::string::npos ? StrCat("lambda:", action) : action},
+             {"Resource", Arn(f->name)}};
+  Json condition = Json::object();
+  if (in.contains("SourceArn")) condition["ArnLike"] = {{"AWS:SourceArn", in["SourceArn"]}};
+  if (in.contains("SourceAccount")) condition["StringEquals"]["AWS:SourceAccount"] = in["SourceAccount"];
+  if (in.contains("PrincipalOrgID")) condition["StringEquals"]["aws:PrincipalOrgID"] = in["PrincipalOrgID"];
+  if (in.contains("FunctionUrlAuthType")) condition["StringEquals"]["lambda:FunctionUrlAuthType"] = in["FunctionUrlAuthType"];
+  if (!condition.empty()) st["Condition"] = condition;
+  Function copy = *f;
+  copy.policy_statements.push_back(st);
+  copy.config["RevisionId"] = NewUuid();
+  RETURN_IF_ERROR(Persist(copy));
+  *f = copy;
+  return Json{{"Statement", st.dump()}};
+}
+
+absl::StatusOr<Json> LambdaService::GetPolicy(const std::string& function) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Function * f, Find(function));
+  if (f->policy_statements.empty()) {
+    return LambdaStatus(absl::StatusCode::kNotFound, "ResourceNotFoundException", "The resource you requested does not exist.");
+  }
+  Json doc = {{"Version", "2012-10-17"}, {"Id", "default"}, {"Statement", f->policy_statements}};
+  return Json{{"Policy", doc.dump()}, {"RevisionId", f->config.value("RevisionId", "")}};
+}
+
+absl::Status LambdaService::RemovePermission(const std::string& function, const std::string& sid) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Function * f, Find(function));
+  Function copy = *f;
+  auto& sts = copy.policy_statements;
+  auto it = std::find_if(sts.begin(), sts.end(), [&](const Json& st) { return st.value("Sid", "") == sid; });
+  if (it == sts.end()) {
+    return LambdaStatus(absl::StatusCode::kNotFound, "ResourceNotFoundException",
+                        StrCat("Statement ", sid, " is not found in resource policy."));
+  }
+  sts.erase(it);
+  copy.config["RevisionId"] = NewUuid();
+  RETURN_IF_ERROR(Persist(copy));
+  *f = copy;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> LambdaService::FunctionLogs(const std::string& function) {

@@ -35,6 +35,7 @@ struct Function {
   Json config;  // FunctionConfiguration as GetFunctionConfiguration returns it
   std::map<std::string, std::string> tags;
   Json event_invoke_config;  // null when none was put
+  Json policy_statements = Json::array();  // AddPermission's statements
   std::optional<int> reserved_concurrency;
   int64_t revision = 0;       // bumped by every update: workers of older revisions retire
   int64_t code_revision = 0;  // names the code folder; bumped by code updates
@@ -67,6 +68,10 @@ class LambdaService {
   absl::StatusOr<Json> GetFunctionConcurrency(const std::string& name);
   absl::Status DeleteFunctionConcurrency(const std::string& name);
   Json GetAccountSettings();
+  // Resource policy statements (kept and returned; Sluice does not enforce IAM).
+  absl::StatusOr<Json> AddPermission(const std::string& name, const Json& in);
+  absl::StatusOr<Json> GetPolicy(const std::string& name);
+  absl::Status RemovePermission(const std::string& name, const std::string& sid);
   // The function's log streams, oldest first, concatenated (sluice logs function).
   absl::StatusOr<std::string> FunctionLogs(const std::string& name);
 
