@@ -248,8 +248,8 @@ def test_api_errors_and_limits(lam):
     assert client_error(e) == ("RequestTooLargeException", 413)
     # Operations Sluice does not build answer 501 naming themselves.
     with pytest.raises(ClientError) as e:
-        lam.list_aliases(FunctionName=name)
-    assert client_error(e) == ("NotImplemented", 501) and "ListAliases" in str(e.value)
+        lam.get_function_url_config(FunctionName=name)
+    assert client_error(e) == ("NotImplemented", 501) and "GetFunctionUrlConfig" in str(e.value)
 
     # Tags, listing, code update, concurrency, delete.
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
@@ -593,3 +593,37 @@ exit 1
     create(lam, name, make_zip({"other": "x"}), runtime="provided.al2023", handler="x")
     r, err = invoke(lam, name, {})
     assert r["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.InvalidEntrypoint"
+
+
+def test_versions_and_weighted_aliases(lam):
+    name = fname("ver")
+    v_code = "import os\ndef handler(e, c):\n    return {'v': %d, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION']}\n"
+    create(lam, name, make_zip({"app.py": v_code % 1}))
+    v1 = lam.publish_version(FunctionName=name)
+    assert v1["Version"] == "1" and v1["FunctionArn"].endswith(f"{name}:1")
+    assert lam.publish_version(FunctionName=name)["Version"] == "1"  # nothing changed
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": v_code % 2}))
+    assert lam.publish_version(FunctionName=name)["Version"] == "2"
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": v_code % 3}))
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "1", "2"]
+
+    r, body = invoke(lam, name, Qualifier="1")
+    assert body == {"v": 1, "version": "1"} and r["ExecutedVersion"] == "1"
+    assert invoke(lam, name)[1]["v"] == 3
+    assert invoke(lam, f"{name}:2")[1]["v"] == 2
+    assert lam.get_function_configuration(FunctionName=name, Qualifier="1")["Version"] == "1"
+
+    alias = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert alias["AliasArn"].endswith(f"{name}:live")
+    assert invoke(lam, name, Qualifier="live")[1]["v"] == 1
+    lam.update_alias(FunctionName=name, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    seen = {invoke(lam, name, Qualifier="live")[1]["v"] for _ in range(40)}
+    assert seen == {1, 2}
+    assert [a["Name"] for a in lam.list_aliases(FunctionName=name)["Aliases"]] == ["live"]
+    with pytest.raises(ClientError) as e:
+        invoke(lam, name, Qualifier="7")
+    assert client_error(e) == ("ResourceNotFoundException", 404)
+    lam.delete_alias(FunctionName=name, Name="live")
+    with pytest.raises(ClientError) as e:
+        lam.get_alias(FunctionName=name, Name="live")
+    assert client_error(e) == ("ResourceNotFoundException", 404)

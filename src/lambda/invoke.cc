@@ -84,7 +84,7 @@ std::vector<std::string> LambdaService::WorkerEnvironment(const Function& f, con
   add("_HANDLER", c.value("Handler", ""));
   add("AWS_EXECUTION_ENV", StrCat("AWS_Lambda_", c.value("Runtime", "")));
   add("AWS_LAMBDA_FUNCTION_NAME", f.name);
-  add("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+  add("AWS_LAMBDA_FUNCTION_VERSION", c.value("Version", "$LATEST"));
   add("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", StrCat(c.value("MemorySize", 128)));
   add("AWS_LAMBDA_LOG_GROUP_NAME", StrCat("/aws/lambda/", f.name));
   add("AWS_LAMBDA_LOG_STREAM_NAME", stream);
@@ -148,7 +148,8 @@ absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Functio
   }
   absl::Time now = absl::Now();
   std::string id = RandomHex(32);
-  std::string stream = StrCat(absl::FormatTime("%Y/%m/%d", now, absl::UTCTimeZone()), "/[$LATEST]", id);
+  std::string stream = StrCat(absl::FormatTime("%Y/%m/%d", now, absl::UTCTimeZone()), "/[",
+                              f.config.value("Version", "$LATEST"), "]", id);
   std::string logs = StrCat(dir_, "/logs/", f.name);
   RETURN_IF_ERROR(MakeDirs(logs));
   spec.log_path = StrCat(logs, "/", absl::FormatTime("%Y-%m-%d", now, absl::UTCTimeZone()), "-", id, ".log");
@@ -161,18 +162,17 @@ absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Functio
   return worker;
 }
 
-absl::StatusOr<LambdaService::Lease> LambdaService::Acquire(const std::string& name) {
+absl::StatusOr<LambdaService::Lease> LambdaService::Acquire(const std::string& function) {
   std::vector<std::unique_ptr<Worker>> doomed;
   Lease lease;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return LambdaStatus(absl::StatusCode::kUnavailable, "ServiceException", "The server is stopping");
-    auto it = functions_.find(name);
-    if (it == functions_.end()) {
-      return LambdaStatus(absl::StatusCode::kNotFound, "ResourceNotFoundException", StrCat("Function not found: ", Arn(name)));
-    }
-    const Function& f = it->second;
-    Pool& pool = pools_[name];
+    ASSIGN_OR_RETURN(Target target, Resolve(function));
+    lease.key = target.key;
+    lease.version = target.version;
+    const Function& f = target.snapshot;
+    Pool& pool = pools_[target.key];
     if (f.reserved_concurrency && pool.busy >= *f.reserved_concurrency) {
       return TooMany("ReservedFunctionConcurrentInvocationLimitExceeded");
     }
@@ -212,7 +212,7 @@ absl::StatusOr<LambdaService::Lease> LambdaService::Acquire(const std::string& n
     auto w = StartWorker(lease.snapshot);
     if (!w.ok()) {
       std::lock_guard lock(mu_);
-      pools_[name].busy--;
+      pools_[lease.key].busy--;
       running_--;
       return w.status();
     }
@@ -224,14 +224,18 @@ absl::StatusOr<LambdaService::Lease> LambdaService::Acquire(const std::string& n
   return lease;
 }
 
-void LambdaService::Release(const std::string& name, std::unique_ptr<Worker> worker) {
+void LambdaService::Release(Lease& lease) {
+  std::unique_ptr<Worker> worker = std::move(lease.worker);
   {
     std::lock_guard lock(mu_);
-    Pool& pool = pools_[name];
+    Pool& pool = pools_[lease.key];
     pool.busy--;
     busy_.erase(worker.get());
-    auto it = functions_.find(name);
-    if (!stopping_ && it != functions_.end() && it->second.revision == worker->revision && worker->alive()) {
+    auto it = functions_.find(lease.snapshot.name);
+    bool current = it != functions_.end() &&
+                   (lease.version == "$LATEST" ? it->second.revision == worker->revision
+                                               : it->second.versions.contains(lease.version));
+    if (!stopping_ && current && worker->alive()) {
       pool.idle.push_back(std::move(worker));
       return;
     }
@@ -256,10 +260,11 @@ LambdaInvokeResult LambdaService::Run(Lease& lease, const std::string& request_i
   const Json& c = lease.snapshot.config;
   int timeout = c.value("Timeout", 3);
   int memory = c.value("MemorySize", 128);
-  std::string start = StrCat("START RequestId: ", request_id, " Version: $LATEST\n");
+  std::string start = StrCat("START RequestId: ", request_id, " Version: ", lease.version, "\n");
   lease.worker->AppendLog(start);
-  InvokeOutcome o = lease.worker->Invoke(request_id, payload, absl::Seconds(timeout), Arn(lease.snapshot.name));
+  InvokeOutcome o = lease.worker->Invoke(request_id, payload, absl::Seconds(timeout), c.value("FunctionArn", ""));
   LambdaInvokeResult r;
+  r.executed_version = lease.version;
   std::string extra, status;
   switch (o.kind) {
     case InvokeOutcome::Kind::kSuccess:
@@ -310,8 +315,14 @@ absl::StatusOr<LambdaInvokeResult> LambdaService::Invoke(const std::string& func
   std::string name;
   {
     std::lock_guard lock(mu_);
-    ASSIGN_OR_RETURN(Function * f, Find(function));
-    name = f->name;
+    ASSIGN_OR_RETURN(Target t, Resolve(function));
+    name = t.snapshot.name;
+    // Asynchronous events keep the qualifier they were sent to.
+    if (t.version != "$LATEST") {
+      std::string q;
+      (void)ResolveName(function, &q);
+      name = StrCat(name, ":", q);
+    }
   }
   size_t limit = type == InvocationType::kEvent ? kMaxAsyncPayload : kMaxSyncPayload;
   if (payload.size() > limit) {
@@ -337,7 +348,7 @@ absl::StatusOr<LambdaInvokeResult> LambdaService::Invoke(const std::string& func
     r.status = 202;
     return r;
   }
-  auto lease = Acquire(name);
+  auto lease = Acquire(function);
   if (!lease.ok() && LambdaErrorCode(lease.status()).starts_with("Runtime.")) {
     // The runtime cannot start (no bootstrap): a function error, as AWS reports it.
     std::string id = NewUuid();
@@ -347,7 +358,7 @@ absl::StatusOr<LambdaInvokeResult> LambdaService::Invoke(const std::string& func
   }
   if (!lease.ok()) return lease.status();
   r = Run(*lease, NewUuid(), payload);
-  Release(name, std::move(lease->worker));
+  Release(*lease);
   if (!tail_log) r.log_tail.clear();
   return r;
 }
@@ -403,9 +414,9 @@ void LambdaService::Dispatch(int64_t id) {
   {
     std::lock_guard lock(mu_);
     item = queue_[id];
-    auto it = functions_.find(item.function);
-    exists = it != functions_.end();
-    if (exists) f = it->second;
+    auto target = Resolve(item.function);
+    exists = target.ok();
+    if (exists) f = functions_[target->snapshot.name];
   }
   auto forget = [&] {
     (void)writer_->Write([id](SqliteDb& db) -> absl::Status {
@@ -438,7 +449,7 @@ void LambdaService::Dispatch(int64_t id) {
     return;
   }
   result = Run(*lease, item.request_id, item.payload);
-  Release(item.function, std::move(lease->worker));
+  Release(*lease);
   int attempts = item.attempts + 1;
   if (result.function_error.empty()) {
     SendToDestination(f, "Success", item.request_id, item.payload, result, attempts);
@@ -486,12 +497,12 @@ void LambdaService::SendToDestination(const Function& f, const std::string& cond
                  {"timestamp", FormatIso8601(absl::Now())},
                  {"requestContext",
                   {{"requestId", request_id},
-                   {"functionArn", StrCat(Arn(f.name), ":$LATEST")},
+                   {"functionArn", StrCat(Arn(f.name), ":", result.executed_version)},
                    {"condition", condition},
                    {"approximateInvokeCount", attempts}}},
                  {"requestPayload", request_payload.is_discarded() ? Json(payload) : request_payload}};
   if (condition != "EventAgeExceeded") {
-    Json response = {{"statusCode", 200}, {"executedVersion", "$LATEST"}};
+    Json response = {{"statusCode", 200}, {"executedVersion", result.executed_version}};
     if (!result.function_error.empty()) response["functionError"] = result.function_error;
     record["responseContext"] = response;
     record["responsePayload"] = response_payload.is_discarded() ? Json(result.payload) : response_payload;

@@ -194,6 +194,18 @@ const std::map<std::string, Handler>& Handlers() {
        NoContent([](auto& s, Call& c, const Json&) { return s.DeleteFunctionConcurrency(c.Label("FunctionName")); })},
       {"GetAccountSettings",
        WithJson([](auto& s, Call&, const Json&) -> absl::StatusOr<Json> { return s.GetAccountSettings(); })},
+      {"PublishVersion",
+       WithJson([](auto& s, Call& c, const Json& in) { return s.PublishVersion(c.Label("FunctionName"), in); })},
+      {"ListVersionsByFunction",
+       WithJson([](auto& s, Call& c, const Json&) { return s.ListVersionsByFunction(c.Label("FunctionName")); })},
+      {"CreateAlias", WithJson([](auto& s, Call& c, const Json& in) { return s.CreateAlias(c.Label("FunctionName"), in); })},
+      {"GetAlias", WithJson([](auto& s, Call& c, const Json&) { return s.GetAlias(c.Label("FunctionName"), c.Label("Name")); })},
+      {"UpdateAlias", WithJson([](auto& s, Call& c, const Json& in) {
+         return s.UpdateAlias(c.Label("FunctionName"), c.Label("Name"), in);
+       })},
+      {"DeleteAlias",
+       NoContent([](auto& s, Call& c, const Json&) { return s.DeleteAlias(c.Label("FunctionName"), c.Label("Name")); })},
+      {"ListAliases", WithJson([](auto& s, Call& c, const Json&) { return s.ListAliases(c.Label("FunctionName")); })},
       {"AddPermission",
        WithJson([](auto& s, Call& c, const Json& in) { return s.AddPermission(c.Label("FunctionName"), in); })},
       {"GetPolicy", WithJson([](auto& s, Call& c, const Json&) { return s.GetPolicy(c.Label("FunctionName")); })},

@@ -92,7 +92,8 @@ absl::Status LambdaStatus(absl::StatusCode base, const std::string& code, const 
 
 Json Function::ToJson() const {
   Json j = {{"name", name}, {"config", config}, {"tags", tags}, {"event_invoke_config", event_invoke_config},
-            {"revision", revision}, {"code_revision", code_revision}, {"policy", policy_statements}};
+            {"revision", revision}, {"code_revision", code_revision}, {"policy", policy_statements},
+            {"versions", versions}, {"aliases", aliases}, {"last_version", last_version}};
   if (reserved_concurrency) j["reserved_concurrency"] = *reserved_concurrency;
   return j;
 }
@@ -106,6 +107,9 @@ Function Function::FromJson(const Json& j) {
   f.revision = j.value("revision", int64_t{0});
   f.code_revision = j.value("code_revision", int64_t{0});
   f.policy_statements = j.value("policy", Json::array());
+  f.versions = j.value("versions", Json::object());
+  f.aliases = j.value("aliases", Json::object());
+  f.last_version = j.value("last_version", int64_t{0});
   if (j.contains("reserved_concurrency")) f.reserved_concurrency = j["reserved_concurrency"].get<int>();
   return f;
 }
@@ -166,7 +170,7 @@ std::string LambdaService::CodeDir(const std::string& name, int64_t revision) co
   return StrCat(dir_, "/functions/", name, "/", revision);
 }
 
-absl::StatusOr<std::string> LambdaService::ResolveName(const std::string& function) const {
+absl::StatusOr<std::string> LambdaService::ResolveName(const std::string& function, std::string* qualifier_out) const {
   // name | name:qualifier | account:function:name[:q] | arn:aws:lambda:region:account:function:name[:q]
   std::vector<std::string_view> parts = Split(function, ':');
   std::string_view name, qualifier;
@@ -186,6 +190,10 @@ absl::StatusOr<std::string> LambdaService::ResolveName(const std::string& functi
     return Validation(function, "functionName",
                       "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}"
                       "(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?");
+  }
+  if (qualifier_out) {
+    *qualifier_out = std::string(qualifier);
+    return std::string(name);
   }
   if (!qualifier.empty() && qualifier != "$LATEST") {
     // Versions and aliases are not built yet: only $LATEST exists.
@@ -433,13 +441,14 @@ absl::StatusOr<Json> LambdaService::CreateFunction(const Json& in) {
 
 absl::StatusOr<Json> LambdaService::GetFunctionConfiguration(const std::string& name) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Function * f, Find(name));
-  return f->config;
+  ASSIGN_OR_RETURN(Target t, Resolve(name));
+  return t.snapshot.config;
 }
 
 absl::StatusOr<Json> LambdaService::GetFunction(const std::string& name) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Function * f, Find(name));
+  ASSIGN_OR_RETURN(Target t, Resolve(name));
+  const Function* f = &t.snapshot;
   // Code.Location (a presigned URL of the package on AWS) is left out: Sluice keeps the
   // unpacked code, not the zip.
   Json out = {{"Configuration", f->config}, {"Code", {{"RepositoryType", "S3"}}}, {"Tags", f->tags}};
@@ -524,8 +533,14 @@ absl::StatusOr<Json> LambdaService::UpdateFunctionCode(const std::string& functi
   DropIdleWorkers(copy.name);
   // Busy workers of the old code finish their invocation first; the folder before the
   // old one is surely unused by now.
+  std::lock_guard lock(mu_);
+  auto it = functions_.find(copy.name);
+  bool kept = false;  // published versions keep their code
+  if (it != functions_.end()) {
+    for (const auto& [v, version] : it->second.versions.items()) kept = kept || version.value("code_revision", int64_t{0}) == old_code - 1;
+  }
   std::error_code ec;
-  std::filesystem::remove_all(CodeDir(copy.name, old_code - 1), ec);
+  if (!kept) std::filesystem::remove_all(CodeDir(copy.name, old_code - 1), ec);
   return out;
 }
 

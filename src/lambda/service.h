@@ -36,6 +36,9 @@ struct Function {
   std::map<std::string, std::string> tags;
   Json event_invoke_config;  // null when none was put
   Json policy_statements = Json::array();  // AddPermission's statements
+  Json versions = Json::object();  // "1" -> {"config": ..., "code_revision": n}
+  Json aliases = Json::object();   // name -> AliasConfiguration
+  int64_t last_version = 0;
   std::optional<int> reserved_concurrency;
   int64_t revision = 0;       // bumped by every update: workers of older revisions retire
   int64_t code_revision = 0;  // names the code folder; bumped by code updates
@@ -74,6 +77,15 @@ class LambdaService {
   absl::Status RemovePermission(const std::string& name, const std::string& sid);
   // The function's log streams, oldest first, concatenated (sluice logs function).
   absl::StatusOr<std::string> FunctionLogs(const std::string& name);
+  // Versions and aliases (versions.cc).
+  absl::StatusOr<Json> PublishVersion(const std::string& name, const Json& in);
+  absl::StatusOr<Json> ListVersionsByFunction(const std::string& name);
+  absl::StatusOr<Json> CreateAlias(const std::string& name, const Json& in);
+  absl::StatusOr<Json> GetAlias(const std::string& name, const std::string& alias);
+  absl::StatusOr<Json> UpdateAlias(const std::string& name, const std::string& alias, const Json& in);
+  absl::Status DeleteAlias(const std::string& name, const std::string& alias);
+  absl::StatusOr<Json> ListAliases(const std::string& name);
+  absl::StatusOr<Json> UpdateAliasDoc(const Function& f, Json alias, const Json& in);
 
   absl::StatusOr<LambdaInvokeResult> Invoke(const std::string& function, std::string payload, InvocationType type,
                                             bool tail_log);
@@ -83,8 +95,17 @@ class LambdaService {
  private:
   LambdaService(std::string dir, LambdaOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
   absl::Status Load();
-  // Resolves a name, ARN or partial ARN (qualifier $LATEST or none) to a function name.
-  absl::StatusOr<std::string> ResolveName(const std::string& function) const;
+  // Resolves a name, ARN or partial ARN to a function name. Without `qualifier` only $LATEST
+  // (or none) is accepted; with it, the qualifier is returned.
+  absl::StatusOr<std::string> ResolveName(const std::string& function, std::string* qualifier = nullptr) const;
+  // What a (possibly qualified) function name runs: $LATEST, a version, or an alias's version
+  // (weighted routing rolled here). REQUIRES: mu_ held.
+  struct Target {
+    Function snapshot;    // config and code of the version
+    std::string key;      // the worker pool: "name" or "name:version"
+    std::string version;  // "$LATEST" or "3"
+  };
+  absl::StatusOr<Target> Resolve(const std::string& function);
   std::string Arn(const std::string& name) const;
   absl::Status Persist(const Function& f);
   absl::StatusOr<Function*> Find(const std::string& function);  // REQUIRES: mu_ held
@@ -102,9 +123,10 @@ class LambdaService {
   struct Lease {
     std::unique_ptr<Worker> worker;
     Function snapshot;
+    std::string key, version;
   };
-  absl::StatusOr<Lease> Acquire(const std::string& name);
-  void Release(const std::string& name, std::unique_ptr<Worker> worker);
+  absl::StatusOr<Lease> Acquire(const std::string& function);
+  void Release(Lease& lease);
   absl::StatusOr<std::unique_ptr<Worker>> StartWorker(const Function& f);
   std::string PythonExecutable();  // options_.python resolved to the interpreter it runs
   std::vector<std::string> WorkerEnvironment(const Function& f, const std::string& stream, const std::string& tmp) const;
