@@ -627,3 +627,27 @@ def test_versions_and_weighted_aliases(lam):
     with pytest.raises(ClientError) as e:
         lam.get_alias(FunctionName=name, Name="live")
     assert client_error(e) == ("ResourceNotFoundException", 404)
+
+
+TOKEN_APP = """
+import boto3, json
+def handler(event, context):
+    boto3.client("stepfunctions").send_task_success(taskToken=event["token"],
+                                                    output=json.dumps({"approved": event["who"]}))
+"""
+
+
+def test_step_functions_wait_for_task_token_with_a_handler_calling_back(lsrv, lam):
+    name = fname("token")
+    arn = create(lam, name, make_zip({"app.py": TOKEN_APP}), Timeout=30)["FunctionArn"]
+    sfn = make_client("stepfunctions", lsrv.endpoint)
+    definition = {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token", "who.$": "$.who"}},
+        "End": True}}}
+    machine = sfn.create_state_machine(name=fname("w"), definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"who": "ops"}))["executionArn"]
+    d = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(sfn.describe_execution(executionArn=ex)),
+                 timeout=30, what="the execution")
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"approved": "ops"}
