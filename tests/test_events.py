@@ -292,7 +292,7 @@ def test_seed_rule_s3_upload_to_sink_with_cli(aws, events, eb, s3, tmp_path):
         s3.put_bucket_notification_configuration(
             Bucket=other, NotificationConfiguration={"EventBridgeConfiguration": {}})
 
-        # A queue that does not exist and Lambda destinations (no Lambda yet) are refused ...
+        # A queue or a Lambda function that does not exist is refused ...
         out = aws("s3api", "put-bucket-notification-configuration", "--bucket", other,
                   "--notification-configuration", json.dumps({"QueueConfigurations": [{
                       "QueueArn": "arn:aws:sqs:us-east-1:000000000000:uploads",
@@ -664,17 +664,16 @@ def test_targets_crud_limits_and_refused_services(aws, events, eb):
     # Services Sluice does not have yet are refused per target, naming the service; good
     # entries still land.
     refused = {
-        "fn": "arn:aws:lambda:us-east-1:000000000000:function:handler",
         "stream": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
     }
     out = events.put_targets(Rule=name, Targets=[{"Id": k, "Arn": v} for k, v in refused.items()]
                              + [{"Id": "bus4", "Arn": sinks[0].arn},
                                 {"Id": "bad-arn", "Arn": "not-an-arn"},
                                 {"Id": "rule-arn", "Arn": rule_arn("some_rule")}])
-    assert out["FailedEntryCount"] == 4, out["FailedEntries"]
+    assert out["FailedEntryCount"] == 3, out["FailedEntries"]
     failed = {f["TargetId"]: f for f in out["FailedEntries"]}
-    assert set(failed) == {"fn", "stream", "bad-arn", "rule-arn"}
-    for tid, service in (("fn", "lambda"), ("stream", "kinesis")):
+    assert set(failed) == {"stream", "bad-arn", "rule-arn"}
+    for tid, service in (("stream", "kinesis"),):
         assert failed[tid]["ErrorCode"] == "ValidationException"
         assert service in failed[tid]["ErrorMessage"], failed[tid]
     listed = events.list_targets_by_rule(Rule=name)["Targets"]

@@ -904,7 +904,11 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
     return WaitForToken(e, token, deadline, heartbeat);
   }
   if (resource.starts_with("arn:aws:lambda:")) {
-    return states::StatesError("States.TaskFailed", "Sluice has no Lambda service yet, so Lambda tasks cannot run");
+    // A plain function ARN: the integration "lambda" runs it with the effective input.
+    auto it = integrations_.find("lambda");
+    if (it == integrations_.end()) return states::StatesError("States.TaskFailed", "Sluice has no Lambda service");
+    TaskAttachment attachment;
+    return it->second("function", "", Json{{"FunctionName", resource}, {"Payload", parameters}}, deadline, stopped, attachment);
   }
   constexpr std::string_view kPrefix = "arn:aws:states:::";
   if (!resource.starts_with(kPrefix)) {
