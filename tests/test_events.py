@@ -1471,6 +1471,9 @@ def test_model_limits_are_refused_as_aws_does(server, eb):
 
     c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Description="d" * 513)
     assert c == "ValidationException" and "at 'description'" in m and "512" in m, m
+    # Lengths are in characters, not UTF-8 bytes.
+    events.put_rule(Name=name, EventPattern=pattern, Description="é" * 512)
+    events.delete_rule(Name=name)
     big = json.dumps({"source": ["x" * 4100]})
     assert refused(events.put_rule, Name=name, EventPattern=big)[0] in ("ValidationException",
                                                                         "InvalidEventPatternException")

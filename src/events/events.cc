@@ -61,11 +61,18 @@ absl::Status CheckName(const std::string& what, const std::string& name, size_t 
 
 // AWS's model constraints, checked as its request validation does: one ValidationException
 // for the request, naming the member ("targets.1.member.input") in AWS's words.
+// A model length is in characters: UTF-8 continuation bytes do not count.
+size_t Chars(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 absl::Status LengthError(const std::string& where, const std::string& value, size_t min, size_t max) {
   std::string shown = value.size() > 64 ? value.substr(0, 64) + "..." : value;
   return Invalid(StrCat("1 validation error detected: Value '", shown, "' at '", where,
                         "' failed to satisfy constraint: Member must have length ",
-                        value.size() < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
+                        Chars(value) < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
 }
 
 // `in[key]`, when present, must be a string of min..max characters.
@@ -73,7 +80,7 @@ absl::Status CheckLength(const Json& in, const char* key, const std::string& whe
   if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
   if (!in[key].is_string()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be a string"));
   const std::string& v = in[key].get_ref<const std::string&>();
-  if (v.size() < min || v.size() > max) return LengthError(where, v, min, max);
+  if (Chars(v) < min || Chars(v) > max) return LengthError(where, v, min, max);
   return absl::OkStatus();
 }
 
@@ -128,8 +135,8 @@ absl::Status CheckTargetLimits(const Json& t, size_t index) {
     RETURN_IF_ERROR(CheckLength(x, "InputTemplate", at + "inputTransformer.inputTemplate", 1, 8192));
     if (x.contains("InputPathsMap") && x["InputPathsMap"].is_object()) {
       for (const auto& [name, path] : x["InputPathsMap"].items()) {
-        if (name.empty() || name.size() > 256) return LengthError(at + "inputTransformer.inputPathsMap", name, 1, 256);
-        if (path.is_string() && path.get<std::string>().size() > 256) {
+        if (name.empty() || Chars(name) > 256) return LengthError(at + "inputTransformer.inputPathsMap", name, 1, 256);
+        if (path.is_string() && Chars(path.get<std::string>()) > 256) {
           return LengthError(at + "inputTransformer.inputPathsMap", path.get<std::string>(), 0, 256);
         }
       }
