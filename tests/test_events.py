@@ -1536,7 +1536,7 @@ def test_scheduler_model_limits(server):
     for over, where in [({"Description": "d" * 513}, "description"),
                         ({"FlexibleTimeWindow": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 1441}},
                          "flexibleTimeWindow.maximumWindowInMinutes"),
-                        ({"Target": dict(target, Input="x" * 8193)}, "target.input"),
+                        ({"Target": dict(target, Input="x" * (256 * 1024 + 1))}, "target.input"),
                         ({"Target": dict(target, RetryPolicy={"MaximumRetryAttempts": 186})},
                          "target.retryPolicy.maximumRetryAttempts")]:
         with pytest.raises(ClientError) as e:

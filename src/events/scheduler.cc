@@ -126,7 +126,7 @@ absl::StatusOr<Json> Scheduler::Put(const std::string& name, const Json& body, b
     const Json& t = body["Target"];
     RETURN_IF_ERROR(events::CheckLength(t, "Arn", "target.arn", 1, 1600));
     RETURN_IF_ERROR(events::CheckLength(t, "RoleArn", "target.roleArn", 1, 1600));
-    RETURN_IF_ERROR(events::CheckLength(t, "Input", "target.input", 1, 8192));
+    RETURN_IF_ERROR(events::CheckLength(t, "Input", "target.input", 1, 256 * 1024));  // the 256 KB payload quota
     if (t.is_object() && t.contains("RetryPolicy")) {
       RETURN_IF_ERROR(events::CheckRange(t["RetryPolicy"], "MaximumEventAgeInSeconds",
                                          "target.retryPolicy.maximumEventAgeInSeconds", 60, 86400));
