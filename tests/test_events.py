@@ -1470,6 +1470,9 @@ def test_model_limits_are_refused_as_aws_does(server, eb):
 
     c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Description="d" * 513)
     assert c == "ValidationException" and "at 'description'" in m and "512" in m, m
+    # Lengths are in characters, not UTF-8 bytes.
+    events.put_rule(Name=name, EventPattern=pattern, Description="é" * 512)
+    events.delete_rule(Name=name)
     big = json.dumps({"source": ["x" * 4100]})
     assert refused(events.put_rule, Name=name, EventPattern=big)[0] in ("ValidationException",
                                                                         "InvalidEventPatternException")
@@ -1521,3 +1524,22 @@ def test_deeply_nested_detail_is_malformed_per_entry(events, eb):
                                      {"Source": src, "DetailType": "ok", "Detail": "{}"}])
     assert [e.get("ErrorCode") for e in out["Entries"]] == ["MalformedDetail", "MalformedDetail", None], out
     sink.wait(1)
+
+
+def test_scheduler_model_limits(server):
+    scheduler = make_client("scheduler", server.endpoint, parameter_validation=False)
+    target = {"Arn": bus_arn("default"), "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/s",
+              "EventBridgeParameters": {"DetailType": "t", "Source": "s"}}
+    base = {"Name": unique_name("lim"), "ScheduleExpression": "rate(1 hour)", "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Target": target}
+    for over, where in [({"Description": "d" * 513}, "description"),
+                        ({"FlexibleTimeWindow": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 1441}},
+                         "flexibleTimeWindow.maximumWindowInMinutes"),
+                        ({"Target": dict(target, Input="x" * (256 * 1024 + 1))}, "target.input"),
+                        ({"Target": dict(target, RetryPolicy={"MaximumRetryAttempts": 186})},
+                         "target.retryPolicy.maximumRetryAttempts")]:
+        with pytest.raises(ClientError) as e:
+            scheduler.create_schedule(**dict(base, **over))
+        assert code(e) == "ValidationException" and where in message(e), (where, message(e))
+    scheduler.create_schedule(**dict(base, Description="é" * 512))
+    scheduler.delete_schedule(Name=base["Name"])

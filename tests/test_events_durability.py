@@ -15,6 +15,7 @@ from sluice_helpers import make_client, unique_name, wait_for
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
+ROUNDS = 3  # kill -9 rounds of the PutEvents crash test
 
 
 def _seed():
@@ -90,17 +91,22 @@ def test_kill9_keeps_acknowledged_events(server_factory):
     archive = unique_name("crash")[:48]
     events.create_archive(ArchiveName=archive, EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}")
     url, arn = _queue(sqs, "crash")
+    url2, arn2 = _queue(sqs, "crash2")
     events.put_rule(Name="to-sqs", EventBusName=bus, EventPattern=json.dumps({"source": ["crash.test"]}))
     events.put_targets(Rule="to-sqs", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    # A second rule and target: every matched target gets every acknowledged event.
+    events.put_rule(Name="to-sqs-2", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["crash"]}))
+    events.put_targets(Rule="to-sqs-2", EventBusName=bus, Targets=[
+        {"Id": "q2", "Arn": arn2, "InputPath": "$.detail"}])
 
     acked, lock = set(), threading.Lock()
-    for rnd in range(3):
+    for rnd in range(ROUNDS):
         if rnd > 0:
             srv.start()
             events, sqs = _clients(srv)
         stop = threading.Event()
         threads = _put_until_killed(events, bus, "crash.test", rng, acked, stop, lock, f"r{rnd}")
-        time.sleep(rng.uniform(0.4, 1.5))
+        time.sleep(rng.uniform(0.3, 1.0))
         srv.kill()
         stop.set()
         for t in threads:
@@ -109,14 +115,16 @@ def test_kill9_keeps_acknowledged_events(server_factory):
     srv.start()
     events, sqs = _clients(srv)
     assert acked, "nothing was acknowledged before the kills"
-    print(f"{len(acked)} events acknowledged over 3 kills")
+    print(f"{len(acked)} events acknowledged over {ROUNDS} kills")
 
     delivered = set()
-    try:
-        wait_for(lambda: _drain_queue(sqs, url, delivered, lambda b: b["detail"]["mark"]) or acked <= delivered,
-                 30, interval=0.2, what="every acknowledged event to reach the queue")
-    except AssertionError as e:
-        raise AssertionError(f"{e}: {len(acked - delivered)} of {len(acked)} missing") from None
+    delivered2 = set()
+    for q, seen, key in [(url, delivered, lambda b: b["detail"]["mark"]), (url2, delivered2, lambda b: b["mark"])]:
+        try:
+            wait_for(lambda: _drain_queue(sqs, q, seen, key) or acked <= seen,
+                     30, interval=0.2, what=f"every acknowledged event to reach {q}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {len(acked - seen)} of {len(acked)} missing") from None
     missing = acked - _archived_marks(srv, archive)
     assert not missing, f"{len(missing)} acknowledged events not archived: {sorted(missing)[:10]}"
     srv.stop()

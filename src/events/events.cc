@@ -10,6 +10,7 @@
 #include "spdlog/spdlog.h"
 #include "base/time.h"
 #include "base/time.h"
+#include "events/limits.h"
 #include "events/transform.h"
 #include "io/file.h"
 
@@ -59,36 +60,10 @@ absl::Status CheckName(const std::string& what, const std::string& name, size_t 
   return absl::OkStatus();
 }
 
-// AWS's model constraints, checked as its request validation does: one ValidationException
-// for the request, naming the member ("targets.1.member.input") in AWS's words.
-absl::Status LengthError(const std::string& where, const std::string& value, size_t min, size_t max) {
-  std::string shown = value.size() > 64 ? value.substr(0, 64) + "..." : value;
-  return Invalid(StrCat("1 validation error detected: Value '", shown, "' at '", where,
-                        "' failed to satisfy constraint: Member must have length ",
-                        value.size() < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
-}
-
-// `in[key]`, when present, must be a string of min..max characters.
-absl::Status CheckLength(const Json& in, const char* key, const std::string& where, size_t min, size_t max) {
-  if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
-  if (!in[key].is_string()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be a string"));
-  const std::string& v = in[key].get_ref<const std::string&>();
-  if (v.size() < min || v.size() > max) return LengthError(where, v, min, max);
-  return absl::OkStatus();
-}
-
-// `in[key]`, when present, must be an integer in min..max.
-absl::Status CheckRange(const Json& in, const char* key, const std::string& where, int64_t min, int64_t max) {
-  if (!in.is_object() || !in.contains(key)) return absl::OkStatus();
-  if (!in[key].is_number_integer()) return Invalid(StrCat("1 validation error detected: Value at '", where, "' must be an integer"));
-  int64_t v = in[key].get<int64_t>();
-  if (v < min || v > max) {
-    return Invalid(StrCat("1 validation error detected: Value '", v, "' at '", where,
-                          "' failed to satisfy constraint: Member must have value ",
-                          v < min ? StrCat("greater than or equal to ", min) : StrCat("less than or equal to ", max)));
-  }
-  return absl::OkStatus();
-}
+using events::CheckLength;
+using events::CheckRange;
+using events::Chars;
+using events::LengthError;
 
 // Tags as TagResource, PutRule and CreateEventBus take them: keys 1..128 characters
 // (not starting with "aws:"), values up to 256, at most 50 on a resource.
@@ -128,8 +103,8 @@ absl::Status CheckTargetLimits(const Json& t, size_t index) {
     RETURN_IF_ERROR(CheckLength(x, "InputTemplate", at + "inputTransformer.inputTemplate", 1, 8192));
     if (x.contains("InputPathsMap") && x["InputPathsMap"].is_object()) {
       for (const auto& [name, path] : x["InputPathsMap"].items()) {
-        if (name.empty() || name.size() > 256) return LengthError(at + "inputTransformer.inputPathsMap", name, 1, 256);
-        if (path.is_string() && path.get<std::string>().size() > 256) {
+        if (name.empty() || Chars(name) > 256) return LengthError(at + "inputTransformer.inputPathsMap", name, 1, 256);
+        if (path.is_string() && Chars(path.get<std::string>()) > 256) {
           return LengthError(at + "inputTransformer.inputPathsMap", path.get<std::string>(), 0, 256);
         }
       }

@@ -6,6 +6,7 @@
 #include "base/json.h"
 #include "base/strings.h"
 #include "base/time.h"
+#include "events/limits.h"
 #include "http/aws_error.h"
 #include "http/message.h"
 #include "io/file.h"
@@ -114,6 +115,33 @@ absl::StatusOr<Json> Scheduler::Put(const std::string& name, const Json& body, b
   std::string group = body.value("GroupName", "default");
   for (const char* k : {"ScheduleExpression", "FlexibleTimeWindow", "Target"}) {
     if (!body.contains(k)) return Invalid(StrCat("1 validation error detected: Value null at '", k, "' failed to satisfy constraint: Member must not be null"));
+  }
+  // AWS's model constraints (a ValidationException naming the member).
+  RETURN_IF_ERROR(events::CheckLength(body, "Description", "description", 0, 512));
+  RETURN_IF_ERROR(events::CheckLength(body, "ScheduleExpression", "scheduleExpression", 1, 256));
+  RETURN_IF_ERROR(events::CheckLength(body, "ScheduleExpressionTimezone", "scheduleExpressionTimezone", 1, 50));
+  RETURN_IF_ERROR(events::CheckRange(body["FlexibleTimeWindow"], "MaximumWindowInMinutes",
+                                     "flexibleTimeWindow.maximumWindowInMinutes", 1, 1440));
+  {
+    const Json& t = body["Target"];
+    RETURN_IF_ERROR(events::CheckLength(t, "Arn", "target.arn", 1, 1600));
+    RETURN_IF_ERROR(events::CheckLength(t, "RoleArn", "target.roleArn", 1, 1600));
+    RETURN_IF_ERROR(events::CheckLength(t, "Input", "target.input", 1, 256 * 1024));  // the 256 KB payload quota
+    if (t.is_object() && t.contains("RetryPolicy")) {
+      RETURN_IF_ERROR(events::CheckRange(t["RetryPolicy"], "MaximumEventAgeInSeconds",
+                                         "target.retryPolicy.maximumEventAgeInSeconds", 60, 86400));
+      RETURN_IF_ERROR(events::CheckRange(t["RetryPolicy"], "MaximumRetryAttempts",
+                                         "target.retryPolicy.maximumRetryAttempts", 0, 185));
+    }
+    if (t.is_object() && t.contains("EventBridgeParameters")) {
+      RETURN_IF_ERROR(events::CheckLength(t["EventBridgeParameters"], "DetailType",
+                                          "target.eventBridgeParameters.detailType", 1, 128));
+      RETURN_IF_ERROR(events::CheckLength(t["EventBridgeParameters"], "Source",
+                                          "target.eventBridgeParameters.source", 1, 256));
+    }
+    if (t.is_object() && t.contains("DeadLetterConfig")) {
+      RETURN_IF_ERROR(events::CheckLength(t["DeadLetterConfig"], "Arn", "target.deadLetterConfig.arn", 1, 1600));
+    }
   }
   auto schedule = events::Schedule::Parse(body.value("ScheduleExpression", ""), body.value("ScheduleExpressionTimezone", ""));
   if (!schedule.ok()) return Invalid(std::string(schedule.status().message()));
@@ -258,6 +286,9 @@ absl::StatusOr<Json> Scheduler::Dispatch(const std::string& method, const std::s
       RETURN_IF_ERROR(CheckName("name", name));
       if (it != groups_.end()) return Conflict(StrCat("Schedule group ", name, " already exists."));
       double now = EpochSeconds(absl::Now());
+      if (body.contains("Tags") && (!body["Tags"].is_array() || body["Tags"].size() > 200)) {
+        return Invalid("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 200");
+      }
       Json g = {{"Name", name}, {"Arn", GroupArn(name)}, {"State", "ACTIVE"}, {"CreationDate", now},
                 {"LastModificationDate", now}, {"Tags", body.value("Tags", Json::array())}};
       RETURN_IF_ERROR(Save("group", name, g));
