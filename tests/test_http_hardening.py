@@ -306,3 +306,30 @@ def test_stalled_readers_do_not_block_other_requests(server_factory):
     finally:
         for sock in stalled:
             sock.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Size limits: a body over the service's limit is refused from Content-Length, unread.
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(server):
+    # EventBridge takes at most 1 MiB; the body announced here is never sent.
+    body = b"{}"
+    signed = sign_service(server, "events", "POST", "/", {"X-Amz-Target": "AWSEvents.PutEvents",
+                                                         "Content-Type": "application/x-amz-json-1.1"}, body)
+    signed["Content-Length"] = str(64 << 20)
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n{head}\r\n".encode() + body)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    finally:
+        sock.close()
+    assert reply.startswith(b"HTTP/1.1 413"), reply
+    assert b'"__type":"RequestEntityTooLarge"' in reply, reply
+    _health(server)
