@@ -252,6 +252,13 @@ def test_unknown_services_answer_in_their_protocol(aws, args, service):
     assert f"'{service}' service is not available in Sluice" in out.stderr, out.stderr
 
 
+def test_unknown_target_of_a_known_service(server):
+    r = json_call(server, "glue", "AWSGlueX.GetDatabases", {})
+    status, code, message = json_error(r)
+    assert (status, code) == (400, "UnknownOperationException"), r
+    assert "'glue'" in message
+
+
 # ---------------------------------------------------------------------------------------
 # Stalled readers never block others.
 
