@@ -241,7 +241,7 @@ def test_region_flag_sets_the_signing_region(server_factory):
     (("iam", "list-users"), "iam"),
     (("sts", "get-caller-identity"), "sts"),
     (("kinesis", "list-streams"), "kinesis"),
-    (("lambda", "list-functions"), "lambda"),
+    (("apigateway", "get-rest-apis"), "apigateway"),
     (("dynamodb", "list-tables"), "dynamodb"),
     (("ec2", "describe-instances"), "ec2"),
 ])
