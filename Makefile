@@ -27,8 +27,10 @@ run: configure
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# Suites run in parallel (pytest-xdist), one worker per file, each worker with its own server.
+TEST_WORKERS ?= 3
 integration: build
-	@SLUICE_BIN=$(abspath $(BUILD_DIR))/src/cmd/sluice /usr/bin/python3 -m pytest -q tests
+	@SLUICE_BIN=$(abspath $(BUILD_DIR))/src/cmd/sluice /usr/bin/python3 -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test: unit integration
 

@@ -9,7 +9,7 @@ PACKAGES=(
   libboost-dev libssl-dev libsqlite3-dev libabsl-dev libpugixml-dev libsimdjson-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-boto3 python3-pytest awscli postgresql-client-15
+  python3 python3-boto3 python3-pytest python3-pytest-xdist awscli postgresql-client-15
 )
 # `setup.sh --fuzz` (make fuzz): clang and its libFuzzer/sanitizer runtimes as well.
 if [ "${1:-}" = "--fuzz" ]; then PACKAGES+=(clang libclang-rt-14-dev); fi

@@ -292,7 +292,7 @@ def test_seed_rule_s3_upload_to_sink_with_cli(aws, events, eb, s3, tmp_path):
         s3.put_bucket_notification_configuration(
             Bucket=other, NotificationConfiguration={"EventBridgeConfiguration": {}})
 
-        # A queue that does not exist and Lambda destinations (no Lambda yet) are refused ...
+        # A queue or a Lambda function that does not exist is refused ...
         out = aws("s3api", "put-bucket-notification-configuration", "--bucket", other,
                   "--notification-configuration", json.dumps({"QueueConfigurations": [{
                       "QueueArn": "arn:aws:sqs:us-east-1:000000000000:uploads",
@@ -664,17 +664,16 @@ def test_targets_crud_limits_and_refused_services(aws, events, eb):
     # Services Sluice does not have yet are refused per target, naming the service; good
     # entries still land.
     refused = {
-        "fn": "arn:aws:lambda:us-east-1:000000000000:function:handler",
         "stream": "arn:aws:kinesis:us-east-1:000000000000:stream/clicks",
     }
     out = events.put_targets(Rule=name, Targets=[{"Id": k, "Arn": v} for k, v in refused.items()]
                              + [{"Id": "bus4", "Arn": sinks[0].arn},
                                 {"Id": "bad-arn", "Arn": "not-an-arn"},
                                 {"Id": "rule-arn", "Arn": rule_arn("some_rule")}])
-    assert out["FailedEntryCount"] == 4, out["FailedEntries"]
+    assert out["FailedEntryCount"] == 3, out["FailedEntries"]
     failed = {f["TargetId"]: f for f in out["FailedEntries"]}
-    assert set(failed) == {"fn", "stream", "bad-arn", "rule-arn"}
-    for tid, service in (("fn", "lambda"), ("stream", "kinesis")):
+    assert set(failed) == {"stream", "bad-arn", "rule-arn"}
+    for tid, service in (("stream", "kinesis"),):
         assert failed[tid]["ErrorCode"] == "ValidationException"
         assert service in failed[tid]["ErrorMessage"], failed[tid]
     listed = events.list_targets_by_rule(Rule=name)["Targets"]
@@ -1452,3 +1451,73 @@ def test_recreated_bucket_has_no_notifications(s3, eb):
         sink.expect(3, "notifications off")
     finally:
         empty_bucket(s3, bucket)
+
+
+# ---------------------------------------------------------------------------------------
+# AWS's model limits (lengths, ranges, tags) are enforced by the server
+
+
+def test_model_limits_are_refused_as_aws_does(server, eb):
+    # botocore checks minimums itself: send what it would refuse, to see the server refuse it.
+    events = make_events(server.endpoint, parameter_validation=False)
+    name = unique_name("lim")
+    pattern = json.dumps({"source": ["lim"]})
+
+    def refused(call, **kw):
+        with pytest.raises(ClientError) as e:
+            call(**kw)
+        return code(e), message(e)
+
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Description="d" * 513)
+    assert c == "ValidationException" and "at 'description'" in m and "512" in m, m
+    big = json.dumps({"source": ["x" * 4100]})
+    assert refused(events.put_rule, Name=name, EventPattern=big)[0] in ("ValidationException",
+                                                                        "InvalidEventPatternException")
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern,
+                   Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert c == "LimitExceededException", m
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    assert c == "ValidationException" and "128" in m, m
+    c, m = refused(events.put_rule, Name=name, EventPattern=pattern, Tags=[{"Key": "aws:x", "Value": "v"}])
+    assert c == "ValidationException", m
+    eb.rule({"source": ["lim"]}, [], name=name)
+    sink = eb.sink("lim")
+
+    def target(**kw):
+        return dict({"Id": "t", "Arn": sink.arn}, **kw)
+
+    for t, where in [(target(Input='"' + "x" * 8200 + '"'), "targets.1.member.input"),
+                     (target(InputPath="$." + "a" * 300), "targets.1.member.inputPath"),
+                     (target(InputTransformer={"InputTemplate": "x" * 8193}),
+                      "targets.1.member.inputTransformer.inputTemplate"),
+                     (target(RetryPolicy={"MaximumRetryAttempts": 186}),
+                      "targets.1.member.retryPolicy.maximumRetryAttempts"),
+                     (target(RetryPolicy={"MaximumEventAgeInSeconds": 59}),
+                      "targets.1.member.retryPolicy.maximumEventAgeInSeconds")]:
+        c, m = refused(events.put_targets, Rule=name, Targets=[t])
+        assert c == "ValidationException" and where in m, (where, m)
+    out = events.put_targets(Rule=name, Targets=[target(Id="has space")])
+    assert out["FailedEntryCount"] == 1 and out["FailedEntries"][0]["ErrorCode"] == "ValidationException"
+    assert events.list_targets_by_rule(Rule=name)["Targets"] == []
+
+    arn = rule_arn(name)
+    events.tag_resource(ResourceARN=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    c, m = refused(events.tag_resource, ResourceARN=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+    assert c == "LimitExceededException", m
+    assert len(events.list_tags_for_resource(ResourceARN=arn)["Tags"]) == 50
+    c, m = refused(events.create_archive, ArchiveName=unique_name("lim")[:48], Description="d" * 513,
+                   EventSourceArn=bus_arn("default"))
+    assert c == "ValidationException" and "at 'description'" in m, m
+
+
+def test_deeply_nested_detail_is_malformed_per_entry(events, eb):
+    src = "deep." + uuid.uuid4().hex[:8]
+    sink = eb.sink("deep")
+    eb.rule({"source": [src]}, [sink])
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    nested = '{"a":' + "[" * 5000 + "]" * 5000 + "}"
+    out = events.put_events(Entries=[{"Source": src, "DetailType": "deep", "Detail": deep[:200_000]},
+                                     {"Source": src, "DetailType": "nested", "Detail": nested},
+                                     {"Source": src, "DetailType": "ok", "Detail": "{}"}])
+    assert [e.get("ErrorCode") for e in out["Entries"]] == ["MalformedDetail", "MalformedDetail", None], out
+    sink.wait(1)

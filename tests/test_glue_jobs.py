@@ -347,7 +347,7 @@ def run_cli(aws, glue, name, timeout=60.0):
     return aws.json("glue", "get-job-run", "--job-name", name, "--run-id", run_id)["JobRun"]
 
 
-def seed_job_boto3(glue, s3, bucket, name):
+def seed_job_boto3(glue, s3, bucket, name, **arguments):
     for day, evs in SEED_EVENTS.items():
         put_ndjson(s3, bucket, f"raw/events/events-{day}.json",
                    [{"user_id": u, "action": a, "amount": m, "timestamp": f"{day}T{10 + i:02d}:15:00"}
@@ -355,7 +355,8 @@ def seed_job_boto3(glue, s3, bucket, name):
     script = put_script(s3, bucket, "scripts/events_to_parquet.sql",
                         (REPO / "examples" / "glue" / "events_to_parquet.sql").read_text())
     glue.create_job(Name=name, Role=ROLE, Command={"Name": "glueetl", "ScriptLocation": script},
-                    DefaultArguments={"--src": f"s3://{bucket}/raw/events/", "--dst": f"s3://{bucket}/curated/events/"})
+                    DefaultArguments={"--src": f"s3://{bucket}/raw/events/", "--dst": f"s3://{bucket}/curated/events/",
+                                      **arguments})
 
 
 def curated_listing(aws, bucket):
@@ -410,7 +411,7 @@ def test_seed_example_registers_partitions_of_existing_table(glue, athena, s3, b
                        "PARTITIONED BY (event_date date) STORED AS PARQUET "
                        f"LOCATION '{location}'"), db, bucket)
     name = unique_name("seedcat")
-    seed_job_boto3(glue, s3, bucket, name)
+    seed_job_boto3(glue, s3, bucket, name, **{"--job-bookmark-option": "job-bookmark-enable"})
     try:
         run_job(glue, name)
 
@@ -423,14 +424,26 @@ def test_seed_example_registers_partitions_of_existing_table(glue, athena, s3, b
         _, rows = run_query(athena, count_sql, db, bucket)
         assert rows == [["event_date", "n"]] + SEED_COUNTS
 
-        # Again: OVERWRITE replaces the files, nothing is doubled.
+        # Again with nothing new: the bookmark skips every file and the run writes nothing.
         before = list_all_keys(s3, bucket, Prefix="curated/events/")
         run_job(glue, name)
-        after = list_all_keys(s3, bucket, Prefix="curated/events/")
-        assert len(after) == len(before), (before, after)
+        assert list_all_keys(s3, bucket, Prefix="curated/events/") == before
         _, rows = run_query(athena, count_sql, db, bucket)
         assert rows == [["event_date", "n"]] + SEED_COUNTS
         assert len(glue.get_partitions(DatabaseName=db, TableName="events")["Partitions"]) == len(SEED_EVENTS)
+
+        # A new batch is appended: to an existing day and a new one; the curated data stays.
+        put_ndjson(s3, bucket, "raw/events/events-late.json", [
+            {"user_id": "u7", "action": "view", "amount": 2.0, "timestamp": "2025-09-02T23:00:00"},
+            {"user_id": "u8", "action": "click", "amount": 1.0, "timestamp": "2025-09-03T01:00:00"}])
+        run_job(glue, name)
+        counts = dict(SEED_COUNTS)
+        counts["2025-09-02"] = str(int(counts["2025-09-02"]) + 1)
+        counts["2025-09-03"] = "1"
+        _, rows = run_query(athena, count_sql, db, bucket)
+        assert rows == [["event_date", "n"]] + [[d, n] for d, n in sorted(counts.items())]
+        assert set(before) < set(list_all_keys(s3, bucket, Prefix="curated/events/"))
+        counts_now = [[d, n] for d, n in sorted(counts.items())]
 
         # Another job reads the catalog table as db.table and writes one CSV object.
         summary = put_script(s3, bucket, "scripts/summary.sql", (
@@ -440,7 +453,7 @@ def test_seed_example_registers_partitions_of_existing_table(glue, athena, s3, b
         reader = jobs(summary)
         run_job(glue, reader)
         text = s3.get_object(Bucket=bucket, Key="reports/summary.csv")["Body"].read().decode()
-        assert list(csv.reader(io.StringIO(text))) == [["event_date", "n"]] + SEED_COUNTS
+        assert list(csv.reader(io.StringIO(text))) == [["event_date", "n"]] + counts_now
     finally:
         glue.delete_job(JobName=name)
 
@@ -896,6 +909,29 @@ def test_bookmark_over_a_catalog_table(glue, athena, jobs, s3, bucket, db):
     # Without the bookmark the whole table is read.
     rd = run_job(glue, name, Arguments={"--job-bookmark-option": "job-bookmark-disable"})["Id"]
     assert by_run(csv_rows_under(s3, bucket, "tout/"))[rd] == [1, 2, 3, 4]
+
+
+def test_bookmarked_overwrite_with_nothing_new_keeps_the_output(glue, athena, jobs, s3, bucket, db):
+    """A bookmarked run that reads nothing new writes nothing, as on AWS Glue: an
+    OVERWRITE of a catalog table's (now empty) new rows does not empty the output."""
+    run_query(athena, ("CREATE EXTERNAL TABLE ow_src (id bigint) "
+                       "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' "
+                       f"LOCATION 's3://{bucket}/owsrc/'"), db, bucket)
+    name = jobs(put_script(s3, bucket, "scripts/ow.sql", (
+        f"COPY (SELECT id, '${{JOB_RUN_ID}}' AS run FROM {db}.ow_src) TO 's3://{bucket}/owout/' "
+        "(FORMAT CSV, HEADER, OVERWRITE);\n")),
+        DefaultArguments={"--job-bookmark-option": "job-bookmark-enable"})
+    put_ndjson(s3, bucket, "owsrc/a.json", [{"id": 1}, {"id": 2}])
+    r1 = run_job(glue, name)["Id"]
+    keys = list_all_keys(s3, bucket, Prefix="owout/")
+    assert by_run(csv_rows_under(s3, bucket, "owout/")) == {r1: [1, 2]}
+    run_job(glue, name)
+    assert list_all_keys(s3, bucket, Prefix="owout/") == keys
+    assert by_run(csv_rows_under(s3, bucket, "owout/")) == {r1: [1, 2]}
+    # New data: the OVERWRITE replaces the output with the new rows.
+    put_ndjson(s3, bucket, "owsrc/b.json", [{"id": 3}])
+    r3 = run_job(glue, name)["Id"]
+    assert by_run(csv_rows_under(s3, bucket, "owout/")) == {r3: [3]}
 
 
 RETRY_SQL = """\

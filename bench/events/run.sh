@@ -77,3 +77,10 @@ if [ "$BENCH_PERF" = 1 ]; then
     bench_log "perf not found: no profile"
   fi
 fi
+
+# PutEvents throughput and latency of a server build (durable, group-committed PutEvents);
+# SLUICE_BASELINE_BIN, when set, is measured the same way and the ratio printed.
+if [ -n "${SLUICE_BIN:-}" ] && [ -x "$SLUICE_BIN" ]; then
+  bench_log "PutEvents against $SLUICE_BIN"
+  /usr/bin/python3 bench/events/putevents_bench.py "$SLUICE_BIN" ${SLUICE_BASELINE_BIN:+"$SLUICE_BASELINE_BIN"}
+fi

@@ -39,12 +39,20 @@ ApiClient::ApiClient(const std::string& endpoint, std::string service, std::stri
 }
 
 bool ApiClient::Call(const std::string& action, const Json& input, Json* out, std::string* error) {
-  std::string body = input.dump();
+  return Send("POST", "/", {{"x-amz-target", target_prefix_ + "." + action}}, input.dump(), out, error);
+}
+
+bool ApiClient::CallRest(const std::string& method, const std::string& path, Json* out, std::string* error) {
+  return Send(method, path, {}, "", out, error);
+}
+
+bool ApiClient::Send(const std::string& method, const std::string& path, const HeaderList& headers,
+                     const std::string& body, Json* out, std::string* error) {
   HttpRequest req;
-  req.method = "POST";
-  req.path = "/";
-  req.headers = {{"host", host_ + ":" + port_}, {"content-type", content_type_},
-                 {"x-amz-target", target_prefix_ + "." + action}};
+  req.method = method;
+  req.path = path;
+  req.headers = {{"host", host_ + ":" + port_}, {"content-type", content_type_}};
+  for (const auto& h : headers) req.headers.push_back(h);
   SignSigV4(req, access_key_, secret_, region_, service_, absl::Now(), body);
   try {
     boost::asio::io_context ioc;
@@ -52,7 +60,7 @@ bool ApiClient::Call(const std::string& action, const Json& input, Json* out, st
     beast::tcp_stream stream(ioc);
     stream.expires_after(std::chrono::seconds(30));
     stream.connect(resolver.resolve(host_, port_));
-    bhttp::request<bhttp::string_body> r{bhttp::verb::post, "/", 11};
+    bhttp::request<bhttp::string_body> r{bhttp::string_to_verb(method), path, 11};
     for (const auto& [k, v] : req.headers) r.set(k, v);
     r.body() = body;
     r.prepare_payload();
@@ -62,7 +70,9 @@ bool ApiClient::Call(const std::string& action, const Json& input, Json* out, st
     bhttp::read(stream, buffer, res);
     *out = ParseJson(res.body());
     if (res.result_int() != 200) {
-      *error = out->is_object() ? StrCat(out->value("__type", "Error"), ": ", out->value("message", res.body()))
+      std::string code = out->is_object() ? out->value("__type", "") : "";
+      if (code.empty()) code = std::string(res["x-amzn-ErrorType"]);
+      *error = out->is_object() ? StrCat(code.empty() ? "Error" : code, ": ", out->value("message", res.body()))
                                 : res.body();
       return false;
     }

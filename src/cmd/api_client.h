@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "http/message.h"
 #include "nlohmann/json.hpp"
 
 // A signed client for one AWS JSON-protocol service of a running server, for the CLI's
@@ -18,8 +19,12 @@ class ApiClient {
   ApiClient(const std::string& endpoint, std::string service, std::string target_prefix, std::string content_type);
   // One call; false with a message (the AWS error, or how to reach the server) on failure.
   bool Call(const std::string& action, const Json& input, Json* out, std::string* error);
+  // A REST request (Lambda): `path` percent-encoded, no body.
+  bool CallRest(const std::string& method, const std::string& path, Json* out, std::string* error);
 
  private:
+  bool Send(const std::string& method, const std::string& path, const HeaderList& headers, const std::string& body,
+            Json* out, std::string* error);
   std::string host_, port_, access_key_, secret_, region_, service_, target_prefix_, content_type_;
 };
 

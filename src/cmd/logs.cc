@@ -1,26 +1,42 @@
 // sluice logs job <name> <run-id>: prints a Glue job run's output (and error) log from a
-// running server.
+// running server. sluice logs function <name>: a Lambda function's log streams.
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "cmd/api_client.h"
 #include "cmd/commands.h"
+#include "http/message.h"
 
 namespace sluice {
 
 int RunLogs(int argc, char** argv) {
   CLI::App app{"Print the logs of a Glue job run from a running Sluice server.", "sluice logs"};
   std::string kind, name, run_id, endpoint = "http://127.0.0.1:4566", stream = "all";
-  app.add_option("kind", kind, "what ran: job")->required()->check(CLI::IsMember({"job"}));
-  app.add_option("name", name, "the job's name")->required();
+  app.add_option("kind", kind, "what ran: job or function")->required()->check(CLI::IsMember({"job", "function"}));
+  app.add_option("name", name, "the job's or the Lambda function's name")->required();
   app.add_option("run-id", run_id, "the run (jr_...); default: the latest run");
-  app.add_option("--endpoint", endpoint, "the server")->capture_default_str();
+  if (const char* env = std::getenv("AWS_ENDPOINT_URL"); env && *env) endpoint = env;
+  app.add_option("--endpoint", endpoint, "the server (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)")
+      ->capture_default_str();
   app.add_option("--stream", stream, "output, error or all")->check(CLI::IsMember({"output", "error", "all"}))->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (kind == "function") {
+    // The function's log streams (log group /aws/lambda/<name>): START/END/REPORT and output.
+    ApiClient lambda(endpoint, "lambda", "", "application/json");
+    Json reply;
+    std::string error;
+    if (!lambda.CallRest("GET", "/sluice/2015-03-31/functions/" + UriEncode(name, false) + "/logs", &reply, &error)) {
+      std::fprintf(stderr, "sluice logs: %s\n", error.c_str());
+      return 1;
+    }
+    std::cout << reply.value("Log", "");
+    return 0;
   }
   ApiClient glue(endpoint, "glue", "AWSGlue", "application/x-amz-json-1.1");
   Json reply;

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
                "usage: sluice <command> [options]\n\n"
                "commands:\n"
                "  server    run the AWS-compatible endpoint (sluice server --help)\n"
-               "  sql       run one SQL statement on a running server (sluice sql --help)\n"
+               "  sql       run one SQL statement on a running server, or with --local over the\n"
+               "            lake files without one (sluice sql --help)\n"
                "  logs      print a Glue job run's logs (sluice logs job <name> [<run-id>])\n"
                "  version   print the version\n");
   return sub.empty() || sub == "help" || sub == "--help" || sub == "-h" ? 0 : 2;

@@ -20,15 +20,18 @@
 
 // EventBridge: event buses, rules (event patterns and schedules), targets, archives and
 // replays. Rules of a bus are compiled into one PatternSet, so PutEvents parses an event
-// once and matches it against every rule. Matched events are handed to a delivery thread
-// (never blocking PutEvents) that renders each target's input (Input, InputPath,
-// InputTransformer) and invokes the target through the invoker registered for the ARN's
-// service, retrying with exponential backoff within the RetryPolicy.
+// once and matches it against every rule. Each matched target's delivery is written to the
+// outbox (with the archive rows) before PutEvents answers, group-committed with concurrent
+// requests; a delivery thread renders each target's input (Input, InputPath,
+// InputTransformer), invokes the target through the invoker registered for the ARN's
+// service, retries with exponential backoff within the RetryPolicy, dead-letters, and
+// removes the row when done. A restart reloads the outbox: delivery is at least once.
 //
 // Definitions live in <dir>/events.db (SQLite; kinds bus, rule, archive, replay), archived
-// events in the same database. A scheduler thread fires "Scheduled Event"s for rules with a
-// ScheduleExpression; the last slot fired is persisted, so a restart neither re-fires a slot
-// nor replays missed ones. Thread-safe; Stop() joins the threads.
+// events and the outbox in the same database. A scheduler thread fires "Scheduled Event"s
+// for rules with a ScheduleExpression; the slot fired is recorded in the transaction that
+// queues its deliveries, so a restart neither re-fires a slot nor replays missed ones.
+// Thread-safe; Start() starts the threads, Stop() joins them.
 namespace sluice {
 
 using Json = nlohmann::json;
@@ -45,8 +48,13 @@ using TargetInvoker = std::function<absl::Status(const Json& target, const std::
 
 class EventBridge {
  public:
+  // Opens the store and loads the outbox (deliveries acknowledged before a crash). The
+  // threads start with Start(), after the invokers are registered.
   static absl::StatusOr<std::unique_ptr<EventBridge>> Open(const std::string& dir, EventsOptions options);
   ~EventBridge();
+  // Starts the delivery and schedule threads (when options.start_threads) and resumes
+  // replays that were running. REQUIRES: every RegisterInvoker call done.
+  void Start();
   void Stop();
 
   // Targets whose ARN names `service` ("states", "lambda", ...) are delivered with `invoker`.
@@ -59,11 +67,14 @@ class EventBridge {
 
   // Publishes an event that a service emits (S3 notifications): `event` already has
   // source, detail-type, detail, resources; id, time, account, region, version are added.
-  void Publish(const std::string& bus, Json event);
+  // Returns once the event's deliveries and archive rows are durable.
+  absl::Status Publish(const std::string& bus, Json event);
 
-  // Delivers `input` to `target` now (EventBridge Scheduler's targets): an event bus gets
-  // an event with EventBridgeParameters' Source and DetailType and `input` as its detail;
-  // other services go to their registered invoker. Unavailable when none is registered.
+  // Queues `input` for `target` (EventBridge Scheduler's targets) and returns once that is
+  // durable; the delivery thread then delivers it at least once, with the target's
+  // RetryPolicy and DeadLetterConfig: an event bus gets an event with
+  // EventBridgeParameters' Source and DetailType and `input` as its detail; other services
+  // go to their registered invoker.
   absl::Status Invoke(const Json& target, const std::string& input);
   // Whether targets of `service` ("events", "sqs", ...) can be delivered.
   bool CanDeliver(const std::string& service) const { return service == "events" || invokers_.contains(service); }
@@ -77,10 +88,12 @@ class EventBridge {
   struct Rule;
   struct Bus;
   struct Delivery;
+  struct Work;
   EventBridge(std::string dir, EventsOptions options);
   absl::Status Load();
   absl::Status Save(const std::string& kind, const std::string& name, const Json& doc);
   absl::Status Erase(const std::string& kind, const std::string& name);
+  absl::StatusOr<Json> Dispatch(const std::string& action, const Json& input);
 
   absl::StatusOr<Json> CreateEventBus(const Json& in);
   absl::StatusOr<Json> DescribeEventBus(const Json& in);
@@ -101,9 +114,13 @@ class EventBridge {
   absl::StatusOr<Json> ArchiveAction(const std::string& action, const Json& in);
   absl::StatusOr<Json> ReplayAction(const std::string& action, const Json& in);
 
-  // REQUIRES: mu_ held (shared). Matches `event` on `bus` and queues deliveries; `only`
-  // restricts to rules by ARN (replays). Queues the archive writes too.
-  void Route(Bus& bus, const std::string& event_text, const Json& event, const std::vector<std::string>* only);
+  // REQUIRES: mu_ held (shared). Matches `event` on `bus` and adds its deliveries and
+  // archive rows to `work`; `only` restricts to rules by ARN (replays).
+  void Route(Bus& bus, const std::string& event_text, const Json& event, const std::vector<std::string>* only,
+             Work& work);
+  // Makes `work` durable in one group-committed transaction (with `extra`, a change of the
+  // caller's to commit atomically with it), then hands its deliveries to the delivery thread.
+  absl::Status Commit(Work& work, const std::function<absl::Status(SqliteDb&)>& extra = nullptr);
   absl::StatusOr<Bus*> FindBus(const std::string& name_or_arn);  // REQUIRES: mu_ held
   absl::StatusOr<std::shared_ptr<Rule>> FindRule(const Json& in);  // REQUIRES: mu_ held
   Json RuleDoc(const Rule& rule) const;
@@ -112,9 +129,13 @@ class EventBridge {
   void Enqueue(std::unique_ptr<Delivery> d);
   void DeliveryLoop();
   void ScheduleLoop();
-  void Deliver(Delivery& d, absl::Time now);
+  // Attempts `d` once; on failure schedules its retry (d.due moves on) or dead-letters it.
+  // Returns whether `d` is to be retried. Adds what delivering produced to `work`.
+  bool Deliver(Delivery& d, absl::Time now, Work& work);
+  absl::Status Attempt(Delivery& d, Work& work);
   void DeliverBatch(std::vector<std::unique_ptr<Delivery>>& batch, absl::Time now);
   void Replay(std::string name);
+  void ReplayChunks(const std::string& name);
 
   std::string dir_;
   EventsOptions options_;
@@ -137,6 +158,11 @@ class EventBridge {
   std::priority_queue<std::unique_ptr<Delivery>, std::vector<std::unique_ptr<Delivery>>, Later> queue_;
   bool stopping_ = false;
   std::atomic<bool> stop_flag_{false};
+  bool started_ = false;
+  std::atomic<int64_t> next_row_{1};  // outbox row ids
+  std::atomic<int64_t> next_seq_{0};  // archived.seq
+  std::mutex done_mu_;
+  std::vector<int64_t> pending_done_;  // outbox rows delivered, deleted with the next commit
   std::vector<std::thread> threads_;
   std::mutex schedule_mu_;  // one RunDueSchedules at a time
 };

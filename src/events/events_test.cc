@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "io/file.h"
+#include "io/sqlite.h"
 
 namespace sluice {
 namespace {
@@ -132,6 +133,73 @@ TEST_F(EventBridgeTest, RulesAndTargetsSurviveARestart) {
   EXPECT_EQ(Archived("sink-archive"), 1);
 }
 
+TEST_F(EventBridgeTest, AcknowledgedDeliveriesAreDeliveredAfterAReopen) {
+  // Reopening without Drain() is a crash for the delivery queue: nothing ran after the
+  // acknowledgement. What was acknowledged is delivered after the reopen.
+  Sink("sink");
+  Call("PutRule", {{"Name", "r"}, {"EventPattern", R"({"source":["a"]})"}});
+  Call("PutTargets", {{"Rule", "r"}, {"Targets", {{{"Id", "t"}, {"Arn", BusArn("sink")}}}}});
+  Call("CreateArchive", {{"ArchiveName", "all"}, {"EventSourceArn", BusArn("default")}});
+  Json out = Call("PutEvents", {{"Entries", {{{"Source", "a"}, {"DetailType", "x"}, {"Detail", "{}"}},
+                                             {{"Source", "a"}, {"DetailType", "y"}, {"Detail", "{}"}}}}});
+  ASSERT_EQ(out["FailedEntryCount"], 0);
+  EXPECT_EQ(Archived("all"), 2);  // archived before PutEvents answers
+  Call("PutRule", {{"Name", "tick"}, {"ScheduleExpression", "rate(1 minute)"}});
+  Call("PutTargets", {{"Rule", "tick"}, {"Targets", {{{"Id", "t"}, {"Arn", BusArn("sink")}}}}});
+  eb_->RunDueSchedules(absl::Now() + absl::Seconds(61));
+  Reopen();
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 3);
+  Reopen();  // delivered work is not delivered again
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 3);
+}
+
+TEST_F(EventBridgeTest, ATargetThatThrowsFailsAloneAndIsNotRetried) {
+  int calls = 0;
+  eb_->RegisterInvoker("sqs", [&](const Json&, const std::string&) -> absl::Status {
+    ++calls;
+    throw std::runtime_error("boom");
+  });
+  Sink("sink");
+  Call("PutRule", {{"Name", "r"}, {"EventPattern", R"({"source":["a"]})"}});
+  Call("PutTargets", {{"Rule", "r"},
+                      {"Targets", {{{"Id", "q"}, {"Arn", "arn:aws:sqs:us-east-1:000000000000:q"}},
+                                   {{"Id", "t"}, {"Arn", BusArn("sink")}}}}});
+  Call("PutEvents", {{"Entries", {{{"Source", "a"}, {"DetailType", "x"}, {"Detail", "{}"}}}}});
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(Archived("sink-archive"), 1);
+  Reopen();  // and it is not resumed after a restart either
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 1);
+}
+
+TEST_F(EventBridgeTest, AnOutboxRowThatCannotBeResumedIsDroppedNotACrash) {
+  Sink("sink");
+  Call("PutRule", {{"Name", "r"}, {"EventPattern", R"({"source":["a"]})"}});
+  Call("PutTargets", {{"Rule", "r"}, {"Targets", {{{"Id", "t"}, {"Arn", BusArn("sink")}}}}});
+  Call("PutEvents", {{"Entries", {{{"Source", "a"}, {"DetailType", "x"}, {"Detail", "{}"}}}}});
+  eb_.reset();
+  {
+    auto db = SqliteDb::Open(dir_ + "/events.db");
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("INSERT INTO outbox(id, due_ms, item) VALUES(1000, 0, 'not json'),"
+                            " (1001, 0, '{\"event\": 5, \"target\": []}'),"
+                            " (1002, 0, '{\"event\": \"[\", \"target\": {}}'),"
+                            " (1003, 0, '{\"event\": \"{}\", \"target\": {}, \"first_ms\": \"x\"}');"
+                            "INSERT INTO documents(kind, name, doc) VALUES('rule', 'default/bad',"
+                            " '{\"Name\": 5, \"EventBusName\": []}');")
+                    .ok());
+  }
+  Reopen();
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 1);
+  Reopen();
+  eb_->Drain(absl::InfiniteFuture());
+  EXPECT_EQ(Archived("sink-archive"), 1);
+}
+
 TEST_F(EventBridgeTest, SchedulerAtFiresOnceThenDeletesItself) {
   Sink("sink");
   EventsOptions o;
@@ -157,6 +225,20 @@ TEST_F(EventBridgeTest, SchedulerAtFiresOnceThenDeletesItself) {
   EXPECT_EQ(Archived("sink-archive"), 1);
   req.method = "GET";
   EXPECT_TRUE(absl::IsNotFound((*scheduler)->Call("GET", "/schedules/once", req, Json::object()).status()));
+}
+
+TEST_F(EventBridgeTest, SchedulerRefusesMembersOfTheWrongTypeWithoutThrowing) {
+  EventsOptions o;
+  o.start_threads = false;
+  auto scheduler = Scheduler::Open(dir_, *eb_, o);
+  ASSERT_TRUE(scheduler.ok());
+  HttpRequest req;
+  Json target = {{"Arn", BusArn("default")}, {"RoleArn", "r"}, {"EventBridgeParameters", {{"DetailType", "t"}, {"Source", "s"}}}};
+  auto out = (*scheduler)->Call("POST", "/schedules/bad", req,
+                                {{"ScheduleExpression", "rate(1 minute)"}, {"FlexibleTimeWindow", {{"Mode", "OFF"}}},
+                                 {"Target", target}, {"StartDate", "soon"}, {"EndDate", 1}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(EventsErrorCode(out.status()), "ValidationException");
 }
 
 TEST_F(EventBridgeTest, SchedulerRateSlotsSurviveARestart) {

@@ -9,6 +9,7 @@
 #include "http/aws_error.h"
 #include "http/message.h"
 #include "io/file.h"
+#include "spdlog/spdlog.h"
 
 namespace sluice {
 namespace {
@@ -172,6 +173,20 @@ absl::StatusOr<Json> Scheduler::Put(const std::string& name, const Json& body, b
 
 absl::StatusOr<Json> Scheduler::Call(const std::string& method, const std::string& path, const HttpRequest& req,
                                      const Json& body) {
+  // Last-resort guard: a member of the wrong JSON type is the caller's error; anything else
+  // fails this one request, never the server.
+  try {
+    return Dispatch(method, path, req, body);
+  } catch (const nlohmann::json::exception& e) {
+    return Invalid(StrCat("Malformed input: ", e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("scheduler: {} {} failed: {}", method, path, e.what());
+    return Error(absl::StatusCode::kInternal, "InternalServerException", StrCat("Internal error: ", e.what()));
+  }
+}
+
+absl::StatusOr<Json> Scheduler::Dispatch(const std::string& method, const std::string& path, const HttpRequest& req,
+                                         const Json& body) {
   std::vector<std::string> seg;
   for (auto s : Split(path, '/')) {
     if (!s.empty()) seg.push_back(UriDecode(s));
@@ -314,46 +329,72 @@ void Scheduler::RunDue(absl::Time now) {
   struct Due {
     std::string key;
     Json target;
+    Json fired;  // the schedule document with this slot recorded
     bool remove;
   };
   std::vector<Due> due;
   {
     std::lock_guard lock(mu_);
     for (auto& [key, s] : schedules_) {
-      if (s.value("State", "") != "ENABLED") continue;
-      auto schedule = events::Schedule::Parse(s.value("ScheduleExpression", ""), s.value("ScheduleExpressionTimezone", ""));
-      if (!schedule.ok()) continue;
-      absl::Time anchor = FromSeconds(s.value("sluice:anchor", 0.0));
-      absl::Time from = s.contains("sluice:last_fired") ? FromSeconds(s["sluice:last_fired"].get<double>())
-                                                        : (schedule->is_rate() ? anchor : anchor - absl::Seconds(1));
-      if (s.contains("StartDate") && !s.contains("sluice:last_fired")) {
-        from = std::max(from, FromSeconds(s["StartDate"].get<double>()) - absl::Seconds(1));
+      // Last-resort guard: a schedule that cannot be evaluated is skipped (and logged), not a crash.
+      try {
+        if (s.value("State", "") != "ENABLED") continue;
+        auto schedule = events::Schedule::Parse(s.value("ScheduleExpression", ""), s.value("ScheduleExpressionTimezone", ""));
+        if (!schedule.ok()) continue;
+        absl::Time anchor = FromSeconds(s.value("sluice:anchor", 0.0));
+        absl::Time from = s.contains("sluice:last_fired") ? FromSeconds(s["sluice:last_fired"].get<double>())
+                                                          : (schedule->is_rate() ? anchor : anchor - absl::Seconds(1));
+        if (s.contains("StartDate") && !s.contains("sluice:last_fired")) {
+          from = std::max(from, FromSeconds(s["StartDate"].get<double>()) - absl::Seconds(1));
+        }
+        auto next = schedule->Next(from, anchor);
+        if (!next || *next > now) continue;
+        // The latest due slot; missed ones are not caught up one by one.
+        absl::Time slot = *next;
+        for (int i = 0; i < 100000; ++i) {
+          auto later = schedule->Next(slot, anchor);
+          if (!later || *later > now) break;
+          slot = *later;
+        }
+        if (s.contains("EndDate") && slot > FromSeconds(s["EndDate"].get<double>())) continue;
+        Json fired = s;
+        fired["sluice:last_fired"] = EpochSeconds(slot);
+        bool last = schedule->is_at() || !schedule->Next(slot, anchor) ||
+                    (s.contains("EndDate") && *schedule->Next(slot, anchor) > FromSeconds(s["EndDate"].get<double>()));
+        bool remove = last && s.value("ActionAfterCompletion", "NONE") == "DELETE";
+        due.push_back({key, s["Target"], std::move(fired), remove});
+      } catch (const std::exception& e) {
+        spdlog::error("scheduler: schedule {} cannot be evaluated: {}", key, e.what());
       }
-      auto next = schedule->Next(from, anchor);
-      if (!next || *next > now) continue;
-      // The latest due slot; missed ones are not caught up one by one.
-      absl::Time slot = *next;
-      for (int i = 0; i < 100000; ++i) {
-        auto later = schedule->Next(slot, anchor);
-        if (!later || *later > now) break;
-        slot = *later;
-      }
-      if (s.contains("EndDate") && slot > FromSeconds(s["EndDate"].get<double>())) continue;
-      s["sluice:last_fired"] = EpochSeconds(slot);
-      bool last = schedule->is_at() || !schedule->Next(slot, anchor) ||
-                  (s.contains("EndDate") && *schedule->Next(slot, anchor) > FromSeconds(s["EndDate"].get<double>()));
-      bool remove = last && s.value("ActionAfterCompletion", "NONE") == "DELETE";
-      // Recorded before it is sent: a slot fires at most once, across restarts too.
-      if (!(remove ? Erase("schedule", key) : Save("schedule", key, s)).ok()) continue;
-      due.push_back({key, s["Target"], remove});
-    }
-    for (const auto& d : due) {
-      if (d.remove) schedules_.erase(d.key);
     }
   }
-  for (const auto& d : due) {
-    std::string input = d.target.value("Input", "{}");
-    (void)events_.Invoke(d.target, input);
+  for (auto& d : due) {
+    // The firing is queued durably in EventBridge's outbox (delivered at least once, with the
+    // target's RetryPolicy and DeadLetterConfig) before the slot is recorded here: a crash in
+    // between fires the slot again after the restart; a slot never fires zero times.
+    std::string input = d.target.is_object() && d.target.contains("Input") && d.target["Input"].is_string()
+                            ? d.target["Input"].get<std::string>()
+                            : "{}";
+    if (auto st = events_.Invoke(d.target, input); !st.ok()) {
+      spdlog::error("scheduler: schedule {} could not fire (retried next tick): {}", d.key, std::string(st.message()));
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    auto it = schedules_.find(d.key);
+    if (it == schedules_.end()) continue;  // deleted meanwhile
+    if (it->second.value("LastModificationDate", 0.0) != d.fired.value("LastModificationDate", 0.0)) {
+      continue;  // updated meanwhile: the new definition stands
+    }
+    auto st = d.remove ? Erase("schedule", d.key) : Save("schedule", d.key, d.fired);
+    if (!st.ok()) {
+      spdlog::error("scheduler: schedule {}: the fired slot could not be recorded: {}", d.key, std::string(st.message()));
+      continue;
+    }
+    if (d.remove) {
+      schedules_.erase(it);
+    } else {
+      it->second = d.fired;
+    }
   }
 }
 
@@ -375,8 +416,8 @@ ServiceRoute MakeSchedulerService(Scheduler& scheduler) {
           if (!out.ok()) {
             std::string code = EventsErrorCode(out.status());
             int status = code == "ResourceNotFoundException" ? 404 : code == "ConflictException" ? 409
-                         : code == "InternalException"       ? 500
-                                                             : 400;
+                         : code == "InternalException" || code == "InternalServerException" ? 500
+                                                                                            : 400;
             r = RenderError(AwsProtocol::kJson, AwsError{status, code, std::string(out.status().message()), {}}, request_id);
             r.SetHeader("Content-Type", "application/json");
             return r;

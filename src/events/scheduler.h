@@ -31,7 +31,8 @@ class Scheduler {
   // decoded query, body. Errors carry their AWS code (EventsErrorCode).
   absl::StatusOr<Json> Call(const std::string& method, const std::string& path, const HttpRequest& req,
                             const Json& body);
-  // Fires every schedule slot due at `now`.
+  // Fires every schedule slot due at `now`; a schedule that cannot be evaluated is skipped
+  // with an error in the log.
   void RunDue(absl::Time now);
 
  private:
@@ -39,6 +40,8 @@ class Scheduler {
   absl::Status Load();
   absl::Status Save(const std::string& kind, const std::string& name, const Json& doc);
   absl::Status Erase(const std::string& kind, const std::string& name);
+  absl::StatusOr<Json> Dispatch(const std::string& method, const std::string& path, const HttpRequest& req,
+                                const Json& body);
   absl::StatusOr<Json> Put(const std::string& name, const Json& body, bool create);
   std::string ScheduleArn(const std::string& group, const std::string& name) const;
   std::string GroupArn(const std::string& group) const;

@@ -56,12 +56,15 @@ absl::Status Catalog::Write(SqliteGroupWriter::Change change) {
 
 absl::StatusOr<Json> Catalog::ReadOne(const std::string& sql, const std::vector<std::string>& args,
                                       const std::string& what) {
-  ASSIGN_OR_RETURN(auto all, ReadAll(sql, args));
+  size_t unreadable = 0;
+  ASSIGN_OR_RETURN(auto all, ReadAll(sql, args, &unreadable));
+  if (all.empty() && unreadable > 0) return absl::DataLossError(StrCat("The stored record of ", what, " is unreadable"));
   if (all.empty()) return NotFound(what);
   return all.front();
 }
 
-absl::StatusOr<std::vector<Json>> Catalog::ReadAll(const std::string& sql, const std::vector<std::string>& args) {
+absl::StatusOr<std::vector<Json>> Catalog::ReadAll(const std::string& sql, const std::vector<std::string>& args,
+                                                   size_t* unreadable) {
   std::vector<Json> out;
   RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto* s, db.Prepare(sql));
@@ -69,7 +72,14 @@ absl::StatusOr<std::vector<Json>> Catalog::ReadAll(const std::string& sql, const
     for (;;) {
       ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      out.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
+      Json doc = ParseJson(s->Text(0), kMaxStoredJsonDepth);
+      // A record that is not a JSON object (damaged on disk) is left out, so that one bad
+      // record does not make every listing, or the server's start, fail.
+      if (!doc.is_object()) {
+        if (unreadable) ++*unreadable;
+        continue;
+      }
+      out.push_back(std::move(doc));
     }
     return absl::OkStatus();
   }));

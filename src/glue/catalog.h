@@ -62,7 +62,9 @@ class Catalog {
   explicit Catalog(std::string path) : readers_(std::move(path)) {}
   absl::Status Write(SqliteGroupWriter::Change change);
   absl::StatusOr<Json> ReadOne(const std::string& sql, const std::vector<std::string>& args, const std::string& what);
-  absl::StatusOr<std::vector<Json>> ReadAll(const std::string& sql, const std::vector<std::string>& args);
+  // Records that are not JSON objects are skipped (counted in *unreadable when given).
+  absl::StatusOr<std::vector<Json>> ReadAll(const std::string& sql, const std::vector<std::string>& args,
+                                            size_t* unreadable = nullptr);
 
   SqliteReaderPool readers_;
   std::unique_ptr<SqliteGroupWriter> writer_;

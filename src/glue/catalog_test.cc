@@ -1,5 +1,6 @@
 #include "glue/catalog.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "gtest/gtest.h"
@@ -7,9 +8,10 @@
 namespace sluice {
 namespace {
 
-std::unique_ptr<Catalog> OpenTemp() {
+std::unique_ptr<Catalog> OpenTemp(std::string* path = nullptr) {
   std::string tmpl = ::testing::TempDir() + "/catalog_test_XXXXXX";
   std::string dir = ::mkdtemp(tmpl.data());
+  if (path) *path = dir + "/glue/catalog.db";
   auto c = Catalog::Open(dir + "/glue/catalog.db");
   EXPECT_TRUE(c.ok()) << c.status();
   return std::move(*c);
@@ -41,6 +43,24 @@ TEST(CatalogTest, DatabasesTablesPartitions) {
   EXPECT_GT(c->version(), before);
   ASSERT_TRUE(c->DeleteDatabase("sales").ok());
   EXPECT_TRUE(absl::IsNotFound(c->GetTable("sales", "events").status()));
+}
+
+TEST(CatalogTest, DamagedRecordsAreSkippedNotThrown) {
+  std::string path;
+  auto c = OpenTemp(&path);
+  ASSERT_TRUE(c->PutDocument("job_run", "a", {{"Id", "a"}}, true).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO documents(kind, name, doc) VALUES('job_run', 'b', '{not json'),"
+                             "('job_run', 'c', '[1, 2]')", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto all = c->ListDocuments("job_run");
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0]["Id"], "a");
+  EXPECT_TRUE(absl::IsDataLoss(c->GetDocument("job_run", "b").status()));
+  EXPECT_TRUE(absl::IsDataLoss(c->GetDocument("job_run", "c").status()));
+  EXPECT_TRUE(absl::IsNotFound(c->GetDocument("job_run", "d").status()));
 }
 
 TEST(PartitionExpressionTest, Grammar) {

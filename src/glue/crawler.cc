@@ -14,6 +14,7 @@ namespace {
 
 constexpr size_t kSampleFiles = 16;
 const char* kKind = "crawler";
+const char* kRunKind = "crawler_run";  // {"Name", "State": READY | RUNNING, "LastCrawl", "Metrics"}
 
 
 enum class Format { kNone, kParquet, kJson, kCsv };
@@ -47,6 +48,7 @@ void Crawlers::Stop() {
   std::map<std::string, std::thread> threads;
   {
     std::lock_guard lock(mu_);
+    server_stopping_ = true;
     for (auto& [name, run] : runs_) run.stop = true;
     threads.swap(threads_);
   }
@@ -100,7 +102,48 @@ absl::Status Crawlers::Delete(const std::string& name) {
       return absl::FailedPreconditionError(StrCat("Crawler ", name, " is running"));
     }
   }
-  return catalog_.DeleteDocument(kKind, name);
+  RETURN_IF_ERROR(catalog_.DeleteDocument(kKind, name));
+  (void)catalog_.DeleteDocument(kRunKind, name);
+  std::lock_guard lock(mu_);
+  runs_.erase(name);
+  return absl::OkStatus();
+}
+
+absl::Status Crawlers::Init() {
+  // The last crawl of each crawler, and crawls the previous process did not finish: a crawl
+  // is idempotent (it makes the catalog match the lake), so those run again.
+  ASSIGN_OR_RETURN(auto docs, catalog_.ListDocuments(kRunKind));
+  std::vector<std::string> resume;
+  for (const auto& d : docs) {
+    try {
+      if (!d.is_object() || d.value("Name", "").empty()) continue;
+      std::string name = d.value("Name", "");
+      std::lock_guard lock(mu_);
+      Run& run = runs_[name];
+      if (d.contains("LastCrawl") && d["LastCrawl"].is_object()) run.last_crawl = d["LastCrawl"];
+      if (d.contains("Metrics") && d["Metrics"].is_object()) run.metrics = d["Metrics"];
+      if (d.value("State", "") != "READY") resume.push_back(name);
+    } catch (const std::exception&) {
+      continue;  // a record of the wrong shape: the crawler starts READY
+    }
+  }
+  for (const auto& name : resume) {
+    if (auto st = Start(name); !st.ok() && !absl::IsFailedPrecondition(st)) {
+      // The crawler is gone (or cannot start): record the crawl as failed.
+      std::lock_guard lock(mu_);
+      Run& run = runs_[name];
+      run.last_crawl = {{"Status", "FAILED"}, {"ErrorMessage", StrCat("The crawl could not resume after a restart: ",
+                                                                       st.message())}};
+      (void)SaveRun(name, run);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Crawlers::SaveRun(const std::string& name, const Run& run) {
+  Json doc = {{"Name", name}, {"State", run.state == "READY" ? "READY" : "RUNNING"}, {"Metrics", run.metrics}};
+  if (!run.last_crawl.is_null()) doc["LastCrawl"] = run.last_crawl;
+  return catalog_.PutDocument(kRunKind, name, doc, false);
 }
 
 absl::Status Crawlers::Start(const std::string& name) {
@@ -110,6 +153,11 @@ absl::Status Crawlers::Start(const std::string& name) {
   if (run.state != "READY") return absl::FailedPreconditionError(StrCat("Crawler with name ", name, " has already started"));
   run.state = "RUNNING";
   run.stop = false;
+  // Recorded before StartCrawler answers: after a crash the crawl runs again.
+  if (auto st = SaveRun(name, run); !st.ok()) {
+    run.state = "READY";
+    return st;
+  }
   // The previous run has finished (the state was READY): reap its thread.
   if (auto it = threads_.find(name); it != threads_.end() && it->second.joinable()) it->second.join();
   threads_[name] = std::thread([this, name, doc] { Crawl(name, doc); });
@@ -145,16 +193,21 @@ void Crawlers::Crawl(std::string name, Json crawler) {
   Json metrics = {{"TablesCreated", 0}, {"TablesUpdated", 0}, {"TablesDeleted", 0}};
   absl::Status st;
   bool stop = false;
-  for (const auto& t : crawler["Targets"].value("S3Targets", Json::array())) {
-    {
-      std::lock_guard lock(mu_);
-      stop = runs_[name].stop;
+  try {
+    for (const auto& t : crawler["Targets"].value("S3Targets", Json::array())) {
+      {
+        std::lock_guard lock(mu_);
+        stop = runs_[name].stop;
+      }
+      if (stop) break;
+      st = CrawlTarget(crawler, t.value("Path", ""), &metrics, &stop);
+      if (!st.ok()) break;
     }
-    if (stop) break;
-    st = CrawlTarget(crawler, t.value("Path", ""), &metrics, &stop);
-    if (!st.ok()) break;
+    if (st.ok() && !stop) st = HandleDeleted(crawler, &metrics);
+  } catch (const std::exception& e) {
+    // No exception leaves the crawl's thread: the crawl fails.
+    st = absl::InternalError(StrCat("Internal error in the crawl: ", e.what()));
   }
-  if (st.ok() && !stop) st = HandleDeleted(crawler, &metrics);
   std::lock_guard lock(mu_);
   Run& run = runs_[name];
   metrics["LastRuntimeSeconds"] = absl::ToDoubleSeconds(absl::Now() - started);
@@ -164,6 +217,8 @@ void Crawlers::Crawl(std::string name, Json crawler) {
                     {"LogGroup", "/aws-glue/crawlers"}, {"LogStream", name}, {"MessagePrefix", name}};
   if (!st.ok()) run.last_crawl["ErrorMessage"] = std::string(st.message());
   run.state = "READY";
+  // A crawl stopped because the server stops is not finished: the next start runs it again.
+  if (!server_stopping_) (void)SaveRun(name, run);
 }
 
 // Tables this crawler made whose data is gone: SchemaChangePolicy.DeleteBehavior decides.

@@ -16,7 +16,9 @@
 // format comes from the file extensions, the columns from DuckDB's readers on a sample of
 // files, partitions from the k=v folders. Tables are created or updated as the
 // SchemaChangePolicy says; definitions persist in the catalog database, runs happen on a
-// thread per run. Thread-safe; Stop() waits for running crawls.
+// thread per run. A crawl's state persists too ("crawler_run" documents, written before
+// StartCrawler answers): LastCrawl survives restarts, and a crawl the server did not finish
+// (kill -9, or a stop) runs again at the next start. Thread-safe; Stop() waits for running crawls.
 namespace sluice {
 
 class Crawlers {
@@ -24,6 +26,9 @@ class Crawlers {
   // All must outlive the object.
   Crawlers(Catalog& catalog, ObjectStore& store, Database& db) : catalog_(catalog), store_(store), db_(db) {}
   ~Crawlers();
+  // Loads each crawler's last crawl and runs again the crawls that were running when the
+  // previous process stopped (state "crawler_run" documents).
+  absl::Status Init();
   void Stop();
 
   absl::Status Create(const Json& input);
@@ -42,6 +47,7 @@ class Crawlers {
     Json metrics = Json::object();
   };
   void Crawl(std::string name, Json crawler);
+  absl::Status SaveRun(const std::string& name, const Run& run);  // REQUIRES: mu_ held
   absl::Status CrawlTarget(const Json& crawler, const std::string& path, Json* metrics, bool* stop);
   absl::Status HandleDeleted(const Json& crawler, Json* metrics);
   absl::Status CrawlTable(const Json& crawler, const std::string& bucket, const std::string& prefix,
@@ -52,6 +58,7 @@ class Crawlers {
   Database& db_;
   std::mutex mu_;
   std::map<std::string, Run> runs_;
+  bool server_stopping_ = false;
   std::map<std::string, std::thread> threads_;  // the latest run of each crawler
 };
 

@@ -139,6 +139,28 @@ absl::StatusOr<std::string> DataQuality::StartRun(const Json& input) {
     if (input.contains(k)) run[k] = input[k];
   }
   RETURN_IF_ERROR(catalog_.PutDocument("dq_run", id, run, /*create=*/true));
+  RETURN_IF_ERROR(Launch(id, run));
+  return id;
+}
+
+absl::Status DataQuality::Init() {
+  // Evaluations the previous process did not finish run again (an evaluation only reads).
+  ASSIGN_OR_RETURN(auto runs, catalog_.ListDocuments("dq_run"));
+  for (auto& run : runs) {
+    try {
+      std::string status = run.value("Status", "");
+      std::string id = run.value("RunId", "");
+      if ((status != "STARTING" && status != "RUNNING") || id.empty()) continue;
+      run["ResultIds"] = Json::array();
+      RETURN_IF_ERROR(Launch(id, run));
+    } catch (const std::exception&) {
+      continue;  // a record of the wrong shape: nothing to resume
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataQuality::Launch(const std::string& id, const Json& run) {
   std::lock_guard lock(mu_);
   if (stopping_) return absl::UnavailableError("the server is stopping");
   ++running_;
@@ -147,10 +169,25 @@ absl::StatusOr<std::string> DataQuality::StartRun(const Json& input) {
     std::lock_guard done(mu_);
     if (--running_ == 0) idle_.notify_all();
   }).detach();
-  return id;
+  return absl::OkStatus();
 }
 
 void DataQuality::Evaluate(std::string run_id, Json run) {
+  try {
+    EvaluateRun(run_id, run);
+  } catch (const std::exception& e) {
+    // No exception leaves the run's thread: the run fails.
+    try {
+      run["Status"] = "FAILED";
+      run["ErrorString"] = StrCat("Internal error in the evaluation: ", e.what());
+      run["CompletedOn"] = run["LastModifiedOn"] = EpochSeconds(absl::Now());
+      (void)catalog_.PutDocument("dq_run", run_id, run, false);
+    } catch (const std::exception&) {
+    }
+  }
+}
+
+void DataQuality::EvaluateRun(const std::string& run_id, Json& run) {
   absl::Time started = absl::Now();
   run["Status"] = "RUNNING";
   (void)catalog_.PutDocument("dq_run", run_id, run, false);

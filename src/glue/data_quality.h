@@ -26,6 +26,8 @@ class DataQuality {
   // All references must outlive the object.
   DataQuality(Catalog& catalog, athena::Engine& engine, Database& db) : catalog_(catalog), engine_(engine), db_(db) {}
   ~DataQuality();
+  // Runs again the evaluation runs that were active when the previous process stopped.
+  absl::Status Init();
   void Stop();
 
   absl::Status CreateRuleset(const Json& input);
@@ -48,7 +50,10 @@ class DataQuality {
   absl::StatusOr<Json> Record(const dq::Ruleset& rules, const std::string& relation, Connection& con, Json fields);
 
  private:
-  void Evaluate(std::string run_id, Json run);
+  // Starts the evaluation thread of a stored run.
+  absl::Status Launch(const std::string& id, const Json& run);
+  void Evaluate(std::string run_id, Json run);  // the run's thread: EvaluateRun, no exception escapes
+  void EvaluateRun(const std::string& run_id, Json& run);
 
   Catalog& catalog_;
   athena::Engine& engine_;

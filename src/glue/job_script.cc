@@ -242,6 +242,14 @@ Json BookmarkEntry(const Json& doc) {
   return entry;
 }
 
+bool SqlJob::ReadNewData() const {
+  if (!ctx_.seen) return false;
+  for (const auto& [source, keys] : *ctx_.seen) {
+    if (!keys.empty()) return true;
+  }
+  return false;
+}
+
 void SqlJob::Log(const std::string& text) {
   Append(ctx_.output_log, StrCat(FormatIso8601(absl::Now()), " ", text, "\n"));
 }
@@ -320,10 +328,17 @@ absl::Status SqlJob::RunStatement(std::string sql, int number, int line) {
   }
   std::string ms = StrCat(" (", absl::ToInt64Milliseconds(absl::Now() - t0), " ms)");
   if (target.present) {
+    std::string written = result->rows.empty() || result->rows[0].empty() ? "0" : result->rows[0][0].value_or("0");
+    if (written == "0" && ctx_.use_bookmark && !ReadNewData()) {
+      // As on AWS Glue: a bookmarked run with no new input writes nothing, so an OVERWRITE
+      // does not replace the output with an empty result.
+      athena::RemoveTree(target.scratch);
+      Log(StrCat("statement ", number, ": no new data since the job bookmark and 0 rows: nothing written to s3://",
+                 target.bucket, "/", target.prefix, ms));
+      return absl::OkStatus();
+    }
     if (auto st = FinishCopy(target); !st.ok()) return fail(st);
-    Log(StrCat("statement ", number, ": ",
-               result->rows.empty() || result->rows[0].empty() ? "0" : result->rows[0][0].value_or("0"),
-               " rows written to s3://", target.bucket, "/", target.prefix, ms));
+    Log(StrCat("statement ", number, ": ", written, " rows written to s3://", target.bucket, "/", target.prefix, ms));
     return absl::OkStatus();
   }
   std::string summary = StrCat("statement ", number, ": ", result->rows.size(), " row(s)", ms);
@@ -402,11 +417,7 @@ absl::StatusOr<std::vector<athena::LakeFile>> SqlJob::ReadSource(const std::stri
     files.push_back({store_.BucketDir(bucket) + "/" + f.rel, f.size});
   }
   if (files.empty()) {
-    bool read_new = false;
-    if (ctx_.seen) {
-      for (const auto& [source, keys] : *ctx_.seen) read_new |= !keys.empty();
-    }
-    if (read_new) {
+    if (ReadNewData()) {
       // Skipping the rest would lose what was read already (the bookmark would record it).
       return absl::FailedPreconditionError(
           StrCat("No new data at ", uri, " since the job bookmark, but this run already read new data from another "

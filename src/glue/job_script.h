@@ -75,6 +75,8 @@ class SqlJob {
   absl::Status DefineCatalogViews(const std::string& sql);
   absl::Status FinishCopy(const CopyTarget& target);
   absl::Status EvaluateDataQuality(const std::string& sql);
+  // Whether this run has read any file not in the job bookmark so far.
+  bool ReadNewData() const;
   void Log(const std::string& text);
 
   Catalog& catalog_;

@@ -190,18 +190,66 @@ Jobs::~Jobs() { Stop(); }
 absl::Status Jobs::Init() {
   RETURN_IF_ERROR(MakeDirs(state_dir_ + "/logs"));
   // Runs the previous process left active cannot be resumed: a script's progress lives in
-  // the process that ran it.
+  // the process that ran it. Each ends ERROR and, when the job's MaxRetries allows, is
+  // retried: the retry is recorded (kind "job_retry") before the run is marked, so a crash
+  // from here on still retries it.
   ASSIGN_OR_RETURN(auto runs, catalog_.ListDocuments("job_run"));
   for (auto& run : runs) {
-    std::string state = run.value("JobRunState", "");
-    if (state != "STARTING" && state != "RUNNING" && state != "STOPPING" && state != "WAITING") continue;
-    run["JobRunState"] = "ERROR";
-    run["ErrorMessage"] = "The Sluice server stopped while this run was active; start the job again";
-    run["CompletedOn"] = run["LastModifiedOn"] = EpochSeconds(absl::Now());
-    RETURN_IF_ERROR(Persist(run));
+    try {
+      if (!run.is_object()) continue;  // unreadable: nothing to resume
+      std::string state = run.value("JobRunState", "");
+      if (state != "STARTING" && state != "RUNNING" && state != "STOPPING" && state != "WAITING") continue;
+      std::string job = run.value("JobName", ""), id = run.value("Id", "");
+      auto job_doc = catalog_.GetDocument("job", job);
+      int max_retries = job_doc.ok() && job_doc->is_object() ? job_doc->value("MaxRetries", 0) : 0;
+      if (state != "STOPPING" && run.value("Attempt", 0) < max_retries) {
+        RETURN_IF_ERROR(catalog_.PutDocument("job_retry", StrCat(job, "/", id), {{"JobName", job}, {"RunId", id}}, false));
+      }
+      run["JobRunState"] = state == "STOPPING" ? "STOPPED" : "ERROR";
+      if (state != "STOPPING") run["ErrorMessage"] = "The Sluice server stopped while this run was active; start the job again";
+      run["CompletedOn"] = run["LastModifiedOn"] = EpochSeconds(absl::Now());
+      RETURN_IF_ERROR(Persist(run));
+    } catch (const std::exception&) {
+      // A run document of the wrong shape: leave it rather than fail every start.
+      continue;
+    }
   }
   monitor_ = std::thread(&Jobs::Monitor, this);
   return absl::OkStatus();
+}
+
+absl::Status Jobs::ResumeRetries() {
+  // Retries decided (by a run that failed, or by Init) and not started yet.
+  ASSIGN_OR_RETURN(auto pending, catalog_.ListDocuments("job_retry"));
+  for (const auto& p : pending) {
+    try {
+      if (p.is_object() && !p.value("JobName", "").empty() && !p.value("RunId", "").empty()) {
+        StartRetry(p.value("JobName", ""), p.value("RunId", ""));
+      }
+    } catch (const std::exception&) {
+      continue;  // a record of the wrong shape retries nothing
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Jobs::StartRetry(const std::string& job, const std::string& run_id) {
+  std::string marker = StrCat(job, "/", run_id);
+  auto prior = catalog_.GetDocument("job_run", marker);
+  if (prior.ok() && prior->is_object()) {
+    std::string retry_id = StrCat(prior->value("Id", run_id), "_attempt_", prior->value("Attempt", 0) + 1);
+    if (!catalog_.GetDocument("job_run", StrCat(job, "/", retry_id)).ok()) {
+      // A retry is a new run of the same arguments: attempt n+1 with PreviousRunId.
+      Json input = {{"Arguments", prior->value("Arguments", Json::object())}, {"JobRunId", run_id}};
+      auto next = StartRun(job, input);
+      if (absl::IsUnavailable(next.status())) return;  // stopping: the next start retries it
+      if (!next.ok()) {
+        WriteLog(StrCat(state_dir_, "/logs/", job, "/", run_id, "/error"),
+                 StrCat("Could not start the retry: ", next.status().message(), "\n"));
+      }
+    }
+  }
+  (void)catalog_.DeleteDocument("job_retry", marker);
 }
 
 void Jobs::Stop() {
@@ -461,6 +509,31 @@ std::string Jobs::RuntimeDir() {
 }
 
 void Jobs::Execute(std::shared_ptr<Active> run) {
+  try {
+    ExecuteRun(run);
+  } catch (const std::exception& e) {
+    // No exception leaves a run's thread: the run fails and is no longer active.
+    Active& r = *run;
+    bool active;
+    {
+      std::lock_guard lock(mu_);
+      active = active_.count(r.id) > 0;
+    }
+    if (!active) return;
+    try {
+      r.run["JobRunState"] = "FAILED";
+      r.run["ErrorMessage"] = StrCat("Internal error in the run: ", e.what());
+      r.run["CompletedOn"] = r.run["LastModifiedOn"] = EpochSeconds(absl::Now());
+      (void)Persist(r.run);
+    } catch (const std::exception&) {
+    }
+    std::lock_guard lock(mu_);
+    active_.erase(r.id);
+    finished_.push_back(r.id);
+  }
+}
+
+void Jobs::ExecuteRun(std::shared_ptr<Active> run) {
   Active& r = *run;
   std::string work_dir = StrCat(state_dir_, "/runs/", r.id);
   std::string log_dir = StrCat(state_dir_, "/logs/", r.job, "/", r.id);
@@ -530,22 +603,23 @@ void Jobs::Execute(std::shared_ptr<Active> run) {
   r.run["JobRunState"] = state;
   r.run["CompletedOn"] = r.run["LastModifiedOn"] = EpochSeconds(absl::Now());
   r.run["ExecutionTime"] = absl::ToInt64Seconds(absl::Now() - r.started);
+  bool retry = state == "FAILED" && r.run.value("Attempt", 0) < r.job_doc.value("MaxRetries", 0);
+  // The retry is recorded before the failure, so that it happens even if the server dies
+  // in between (Init starts recorded retries).
+  if (retry && !catalog_.PutDocument("job_retry", StrCat(r.job, "/", r.id), {{"JobName", r.job}, {"RunId", r.id}}, false).ok()) {
+    WriteLog(log_dir + "/error", "Could not record the retry\n");
+  }
   (void)Persist(r.run);
 
-  bool retry = state == "FAILED" && r.run.value("Attempt", 0) < r.job_doc.value("MaxRetries", 0);
+  bool stopping;
   {
     std::lock_guard lock(mu_);
     active_.erase(r.id);
     finished_.push_back(r.id);
-    if (stopping_) retry = false;
+    stopping = stopping_;
   }
   athena::RemoveTree(work_dir);
-  if (retry) {
-    // A retry is a new run of the same arguments: attempt n+1 with PreviousRunId.
-    Json input = {{"Arguments", r.run.value("Arguments", Json::object())}, {"JobRunId", r.id}};
-    auto next = StartRun(r.job, input);
-    if (!next.ok()) WriteLog(log_dir + "/error", StrCat("Could not start the retry: ", next.status().message(), "\n"));
-  }
+  if (retry && !stopping) StartRetry(r.job, r.id);  // when stopping, the next start does it
 }
 
 absl::Status Jobs::RunSql(Active& r, const std::string& script, const std::string& log_dir) {

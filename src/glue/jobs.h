@@ -24,8 +24,10 @@
 //   - glueetl + .py (PySpark): handed to spark-submit when configured, otherwise FAILED.
 // Each run has its own thread; a monitor thread enforces Timeout and StopJobRun (interrupting
 // the DuckDB query or killing the process group). Definitions, runs and bookmarks are
-// documents in the catalog database (kinds "job", "job_run", "job_bookmark"), so they survive
-// restarts; a run that was active when the server stopped is marked ERROR on start.
+// documents in the catalog database (kinds "job", "job_run", "job_bookmark", "job_retry"), so
+// they survive restarts; a run that was active when the server stopped is marked ERROR on
+// start and retried when the job's MaxRetries allows (a retry is recorded before the run's
+// final state, so a crash between the two still retries).
 // Logs are files under <state_dir>/logs/<job>/<run-id>/{output,error}.
 // Thread-safe. Errors: NotFound (EntityNotFoundException), AlreadyExists, InvalidArgument,
 // ResourceExhausted (ConcurrentRunsExceededException).
@@ -48,6 +50,9 @@ class Jobs {
   void Stop();
   // The endpoint child processes reach the server at (known once the HTTP server listens).
   void SetEndpoint(std::string url) { endpoint_ = std::move(url); }
+  // Starts the retries recorded and not started before the previous process stopped.
+  // REQUIRES: Init and SetEndpoint done.
+  absl::Status ResumeRetries();
 
   absl::Status Create(const Json& input);
   absl::StatusOr<Json> Get(const std::string& name);
@@ -69,7 +74,11 @@ class Jobs {
 
  private:
   struct Active;
-  void Execute(std::shared_ptr<Active> run);  // the run's thread
+  void Execute(std::shared_ptr<Active> run);  // the run's thread: ExecuteRun, no exception escapes
+  void ExecuteRun(std::shared_ptr<Active> run);
+  // Starts the recorded retry (kind "job_retry", "<job>/<run id>") of a run unless it
+  // exists already, then drops the record (kept when the server is stopping).
+  void StartRetry(const std::string& job, const std::string& run_id);
   absl::Status RunSql(Active& run, const std::string& script, const std::string& log_dir);
   absl::Status RunProcess(Active& run, const std::vector<std::string>& argv, const std::string& dir,
                           const std::string& log_dir);

@@ -151,7 +151,7 @@ class PutOperation final : public Operation {
 
 HttpResponse Error(const Call& c, int status, std::string_view code, std::string_view message) {
   AwsError e{status, std::string(code), std::string(message), {}};
-  if (code == "NoSuchKey" || code == "KeyTooLongError") e.With("Key", c.key);
+  if (code == "NoSuchKey" || code == "KeyTooLongError") e.With("Key", XmlSafe(c.key));
   if (code == "NoSuchBucket" || code == "BucketNotEmpty" || code == "BucketAlreadyOwnedByYou" ||
       code == "InvalidBucketName") {
     e.With("BucketName", c.bucket);
@@ -229,9 +229,15 @@ absl::StatusOr<KeyValues> ParseTagSet(std::string_view query_string_form) {
   if (tags.size() > 10) {
     return S3Error(absl::StatusCode::kInvalidArgument, "BadRequest", "Object tags cannot be greater than 10");
   }
+  // AWS counts Unicode characters, not bytes.
+  auto chars = [](std::string_view s) {
+    size_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xc0) != 0x80;
+    return n;
+  };
   for (const auto& [k, v] : tags) {
-    if (k.empty() || k.size() > 128) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagKey you have provided is invalid");
-    if (v.size() > 256) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagValue you have provided is invalid");
+    if (k.empty() || chars(k) > 128) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagKey you have provided is invalid");
+    if (chars(v) > 256) return S3Error(absl::StatusCode::kInvalidArgument, "InvalidTag", "The TagValue you have provided is invalid");
   }
   return tags;
 }
@@ -286,6 +292,143 @@ absl::StatusOr<ObjectMeta> MetaFromHeaders(const Call& c) {
   return m;
 }
 
+namespace {
+
+// Every subresource of the S3 API (the query names in the model's request URIs), so a
+// request for one Sluice does not serve is refused instead of being answered as a plain
+// bucket or object request.
+constexpr std::string_view kSubresources[] = {
+    "abac", "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+    "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
+    "metadataConfiguration", "metadataInventoryTable", "metadataJournalTable", "metadataTable", "metrics",
+    "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+    "renameObject", "replication", "requestPayment", "restore", "retention", "select", "session", "tagging",
+    "torrent", "uploadId", "uploads", "versioning", "versions", "website"};
+
+struct Served {
+  std::string_view sub;
+  bool bucket;  // on a bucket (true) or an object (false)
+  std::string_view methods;
+};
+// What Sluice serves of them.
+constexpr Served kServed[] = {
+    {"location", true, "GET"},      {"versioning", true, "GET"},   {"uploads", true, "GET"},
+    {"notification", true, "GET PUT"}, {"delete", true, "POST"}, {"versions", true, "GET"},
+    {"tagging", false, "GET PUT DELETE"}, {"uploads", false, "POST"}, {"uploadId", false, "GET PUT POST DELETE"},
+};
+
+// Request headers of features Sluice lacks; honouring them silently would mislead.
+constexpr std::string_view kUnservedHeaders[] = {
+    "x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-bucket-key-enabled",
+    "x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
+    "x-amz-server-side-encryption-customer-key-md5", "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5", "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"};
+
+}  // namespace
+
+std::optional<HttpResponse> UnservedFeature(const Call& c) {
+  if (c.bucket.empty()) return std::nullopt;
+  bool bucket = c.key.empty();
+  for (const auto& [name, value] : c.req.query) {
+    bool known = false;
+    for (std::string_view s : kSubresources) known = known || s == name;
+    if (!known) continue;
+    bool served = false;
+    for (const Served& s : kServed) {
+      if (s.sub != name || s.bucket != bucket) continue;
+      for (std::string_view m : Split(s.methods, ' ')) served = served || m == c.req.method;
+    }
+    if (c.notifications == nullptr && name == "notification") served = false;
+    if (!served) {
+      return Error(c, 501, "NotImplemented",
+                   StrCat("Sluice does not implement ", c.req.method, " ?", name, " on ", bucket ? "a bucket" : "an object",
+                          " (", name, " is not supported)."));
+    }
+  }
+  for (std::string_view h : kUnservedHeaders) {
+    if (c.req.Header(h)) {
+      return Error(c, 501, "NotImplemented",
+                   StrCat("Sluice does not implement server-side encryption or object lock: the ", h,
+                          " header is not supported."));
+    }
+  }
+  if (EqualsIgnoreCase(c.req.HeaderOr("x-amz-bucket-object-lock-enabled"), "true")) {
+    return Error(c, 501, "NotImplemented",
+                 "Sluice does not implement object lock: x-amz-bucket-object-lock-enabled is not supported.");
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The length of the UTF-8 sequence at s[i] and its code point, or 0 when it is not valid
+// UTF-8 (overlong forms and surrogates included).
+size_t Utf8Sequence(std::string_view s, size_t i, uint32_t* cp) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t n;
+  uint32_t v, min;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xe0) == 0xc0) {
+    n = 2, v = c & 0x1f, min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    n = 3, v = c & 0x0f, min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+    v = (v << 6) | (b(i + k) & 0x3f);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  *cp = v;
+  return n;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Sequence(s, i, &cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string XmlText(std::string_view s) { return XmlEscape(XmlSafe(s)); }
+
+std::string XmlSafe(std::string_view s) {
+  std::string clean;
+  clean.reserve(s.size());
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Sequence(s, i, &cp);
+    bool xml10 = n != 0 && (cp >= 0x20 || cp == '\t' || cp == '\n' || cp == '\r') && cp != 0xfffe && cp != 0xffff;
+    if (xml10) {
+      clean.append(s.substr(i, n));
+    } else {
+      clean += "\xEF\xBF\xBD";  // U+FFFD
+    }
+    i += n ? n : 1;
+  }
+  return clean;
+}
+
+pugi::xml_parse_result LoadXml(pugi::xml_document& doc, std::string_view body) {
+  // Whitespace-only text is data (a key of " "); pugixml drops it by default.
+  return doc.load_buffer(body.data(), body.size(), pugi::parse_default | pugi::parse_ws_pcdata_single);
+}
+
 }  // namespace s3
 
 namespace {
@@ -307,6 +450,16 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifi
   if (c.key.size() > 1024) {
     return s3::Now(s3::Error(c, 400, "KeyTooLongError", "Your key is too long"));
   }
+  if (!s3::IsValidUtf8(c.key)) {
+    // S3 keys are UTF-8: AWS refuses others with 400 on every request.
+    return s3::Now(s3::Error(c, 400, "InvalidURI", "Couldn't parse the specified URI: the object key is not valid UTF-8."));
+  }
+  if (auto refused = s3::UnservedFeature(c)) return s3::Now(std::move(*refused));
+  // Buckets are never versioned: "null" names the one version of an object; any other
+  // version ID names none (as S3 answers for a bucket that was never versioned).
+  if (const std::string* v = req.Query("versionId"); v && *v != "null" && !c.key.empty()) {
+    return s3::Now(s3::Error(c, 400, "InvalidArgument", "Invalid version id specified"));
+  }
   if (c.bucket.empty()) {
     if (req.method == "GET") return s3::BucketOperation(std::move(c));
     return s3::Now(s3::Error(c, 405, "MethodNotAllowed", "The specified method is not allowed against this resource."));
@@ -315,7 +468,7 @@ std::unique_ptr<Operation> Dispatch(HttpRequest& req, ObjectStore& store, Notifi
     if (req.method == "GET" && !req.HasQuery("location") && !req.HasQuery("uploads") &&
         !req.HasQuery("versioning") && !req.HasQuery("tagging") && !req.HasQuery("policy") &&
         !req.HasQuery("acl") && !req.HasQuery("cors") && !req.HasQuery("lifecycle") &&
-        !req.HasQuery("notification") && !req.HasQuery("encryption") && !req.HasQuery("versions")) {
+        !req.HasQuery("notification") && !req.HasQuery("encryption")) {
       return s3::ListOperation(std::move(c));
     }
     if (req.HasQuery("uploads") && req.method == "GET") return s3::MultipartOperation(std::move(c));

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <pugixml.hpp>
 
 #include "http/aws_error.h"
 #include "http/router.h"
@@ -27,6 +30,18 @@ HttpResponse Error(const Call& c, const absl::Status& status);
 HttpResponse Xml(const Call& c, std::string body, int status = 200);
 HttpResponse Empty(const Call& c, int status);
 std::string XmlHeader();
+// The 501 NotImplemented answer for a request naming an S3 subresource, or carrying a
+// header (server-side encryption, object lock), that Sluice does not serve; nullopt if none.
+std::optional<HttpResponse> UnservedFeature(const Call& c);
+bool IsValidUtf8(std::string_view s);
+// Text for an XML reply: escaped, and always well-formed XML 1.0: bytes that are not UTF-8
+// and characters XML 1.0 cannot hold (C0 controls but tab, LF, CR) become U+FFFD. Keys
+// holding such characters are exact only with encoding-type=url (which SDKs send).
+std::string XmlText(std::string_view s);
+std::string XmlSafe(std::string_view s);  // XmlText without the escaping
+// Parses an XML request body. Every reader of request XML uses this, so whitespace-only
+// text (a key " ") is kept and entities (&#x9;, &amp;) are decoded alike everywhere.
+pugi::xml_parse_result LoadXml(pugi::xml_document& doc, std::string_view body);
 std::string Quote(std::string_view etag);  // "\"<etag>\""
 // An Operation answering at once, ignoring any body.
 std::unique_ptr<Operation> Now(HttpResponse r);

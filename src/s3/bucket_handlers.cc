@@ -49,7 +49,7 @@ HttpResponse ListBuckets(Call& c) {
                   "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID><DisplayName>sluice"
                   "</DisplayName></Owner><Buckets>";
   for (const auto& b : *buckets) {
-    StrAppend(&x, "<Bucket><Name>", XmlEscape(b.name), "</Name><CreationDate>", FormatIso8601(b.created),
+    StrAppend(&x, "<Bucket><Name>", XmlText(b.name), "</Name><CreationDate>", FormatIso8601(b.created),
               "</CreationDate><BucketRegion>", b.region, "</BucketRegion></Bucket>");
   }
   x += "</Buckets></ListAllMyBucketsResult>";
@@ -63,7 +63,7 @@ HttpResponse CreateBucket(Call& c, std::string body, const std::string& signed_r
   std::string region = "us-east-1";
   if (!StripWhitespace(body).empty()) {
     pugi::xml_document doc;
-    if (!doc.load_buffer(body.data(), body.size()) || !doc.child("CreateBucketConfiguration")) {
+    if (!LoadXml(doc, body) || !doc.child("CreateBucketConfiguration")) {
       return Error(c, 400, "MalformedXML",
                    "The XML you provided was not well-formed or did not validate against our published schema");
     }
@@ -92,17 +92,19 @@ HttpResponse CreateBucket(Call& c, std::string body, const std::string& signed_r
 HttpResponse DeleteObjects(Call& c, std::string body) {
   pugi::xml_document doc;
   pugi::xml_node del;
-  if (!doc.load_buffer(body.data(), body.size()) || !(del = doc.child("Delete"))) {
+  if (!LoadXml(doc, body) || !(del = doc.child("Delete"))) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }
   std::vector<std::string> keys;
+  std::vector<std::string> versions;  // as given: "" or "null" name the one version Sluice keeps
   for (pugi::xml_node o : del.children("Object")) {
     if (!o.child("Key")) {
       return Error(c, 400, "MalformedXML",
                    "The XML you provided was not well-formed or did not validate against our published schema");
     }
     keys.emplace_back(o.child_value("Key"));
+    versions.emplace_back(o.child_value("VersionId"));
   }
   if (keys.empty() || keys.size() > 1000) {
     return Error(c, 400, "MalformedXML",
@@ -114,15 +116,22 @@ HttpResponse DeleteObjects(Call& c, std::string body) {
   if (!bucket.ok()) return Error(c, bucket.status());
   std::string x = XmlHeader() + "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   ScopedChangeContext why(Reason(c, "DeleteObjects"));
-  for (const auto& key : keys) {
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& key = keys[i];
+    bool other_version = !versions[i].empty() && versions[i] != "null";
     absl::Status st = key.size() > 1024 ? S3Error(absl::StatusCode::kInvalidArgument, "KeyTooLongError", "Your key is too long")
+                      : other_version   ? S3Error(absl::StatusCode::kNotFound, "NoSuchVersion",
+                                                  "The specified version does not exist.")
                                         : c.store.DeleteObject(c.bucket, key);
     if (st.ok()) {
-      if (!quiet) StrAppend(&x, "<Deleted><Key>", XmlEscape(key), "</Key></Deleted>");
+      if (!quiet) {
+        StrAppend(&x, "<Deleted><Key>", XmlText(key), "</Key>",
+                  versions[i].empty() ? "" : "<VersionId>null</VersionId>", "</Deleted>");
+      }
     } else {
       std::string code = S3ErrorCode(st);
-      StrAppend(&x, "<Error><Key>", XmlEscape(key), "</Key><Code>", code.empty() ? "InternalError" : code,
-                "</Code><Message>", XmlEscape(std::string(st.message())), "</Message></Error>");
+      StrAppend(&x, "<Error><Key>", XmlText(key), "</Key><Code>", code.empty() ? "InternalError" : code,
+                "</Code><Message>", XmlText(std::string(st.message())), "</Message></Error>");
     }
   }
   x += "</DeleteResult>";
@@ -180,7 +189,7 @@ std::unique_ptr<Operation> BucketOperation(Call c) {
   if (m == "GET" && c.req.HasQuery("location")) {
     auto b = c.store.GetBucket(c.bucket);
     if (!b.ok()) return Now(Error(c, b.status()));
-    std::string loc = b->region == "us-east-1" ? "" : XmlEscape(b->region);
+    std::string loc = b->region == "us-east-1" ? "" : XmlText(b->region);
     return Now(Xml(c, XmlHeader() + "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" + loc +
                           "</LocationConstraint>"));
   }

@@ -1,4 +1,4 @@
-// ListObjectsV2 and ListObjects (v1).
+// ListObjectsV2, ListObjects (v1) and ListObjectVersions.
 #include "base/strings.h"
 #include "base/time.h"
 #include "io/checksum.h"
@@ -19,7 +19,7 @@ HttpResponse List(Call& c) {
     if (*enc != "url") return Error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
     url = true;
   }
-  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlEscape(s); };
+  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
   ListRequest req;
   if (const std::string* p = q.Query("prefix")) req.prefix = *p;
   if (const std::string* d = q.Query("delimiter")) req.delimiter = *d;
@@ -50,9 +50,9 @@ HttpResponse List(Call& c) {
   if (!result.ok()) return Error(c, result.status());
   bool fetch_owner = !v2 || (q.Query("fetch-owner") && *q.Query("fetch-owner") == "true");
   std::string x = XmlHeader() + "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>" +
-                  XmlEscape(c.bucket) + "</Name><Prefix>" + enc(req.prefix) + "</Prefix>";
+                  XmlText(c.bucket) + "</Name><Prefix>" + enc(req.prefix) + "</Prefix>";
   if (v2) {
-    if (!token.empty()) StrAppend(&x, "<ContinuationToken>", XmlEscape(token), "</ContinuationToken>");
+    if (!token.empty()) StrAppend(&x, "<ContinuationToken>", XmlText(token), "</ContinuationToken>");
     if (!start_after.empty()) StrAppend(&x, "<StartAfter>", enc(start_after), "</StartAfter>");
     StrAppend(&x, "<KeyCount>", result->objects.size() + result->common_prefixes.size(), "</KeyCount>");
   } else {
@@ -87,8 +87,63 @@ HttpResponse List(Call& c) {
   return Xml(c, std::move(x));
 }
 
+// ListObjectVersions. Sluice never versions a bucket, so, as S3 answers for a bucket that
+// was never versioned, every object is its only version, with version ID "null".
+HttpResponse ListVersions(Call& c) {
+  const HttpRequest& q = c.req;
+  bool url = false;
+  if (const std::string* enc = q.Query("encoding-type")) {
+    if (*enc != "url") return Error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+    url = true;
+  }
+  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
+  ListRequest req;
+  if (const std::string* p = q.Query("prefix")) req.prefix = *p;
+  if (const std::string* d = q.Query("delimiter")) req.delimiter = *d;
+  if (const std::string* m = q.Query("max-keys")) {
+    if (!ParseNumber(*m, &req.max_keys) || req.max_keys < 0) {
+      return Error(c, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
+    }
+    req.max_keys = std::min(req.max_keys, 1000);
+  }
+  std::string key_marker, version_marker;
+  if (const std::string* k = q.Query("key-marker")) key_marker = *k;
+  if (const std::string* v = q.Query("version-id-marker")) {
+    version_marker = *v;
+    if (key_marker.empty()) {
+      return Error(c, 400, "InvalidArgument", "A version-id marker cannot be specified without a key marker.");
+    }
+    if (version_marker != "null") return Error(c, 400, "InvalidArgument", "Invalid version id specified");
+  }
+  req.after = key_marker;
+  auto result = c.store.List(c.bucket, req);
+  if (!result.ok()) return Error(c, result.status());
+  std::string x = XmlHeader() + "<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>" +
+                  XmlText(c.bucket) + "</Name><Prefix>" + enc(req.prefix) + "</Prefix><KeyMarker>" + enc(key_marker) +
+                  "</KeyMarker><VersionIdMarker>" + XmlText(version_marker) + "</VersionIdMarker>";
+  if (result->truncated) {
+    StrAppend(&x, "<NextKeyMarker>", enc(result->last), "</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>");
+  }
+  StrAppend(&x, "<MaxKeys>", req.max_keys, "</MaxKeys>");
+  if (!req.delimiter.empty()) StrAppend(&x, "<Delimiter>", enc(req.delimiter), "</Delimiter>");
+  if (url) x += "<EncodingType>url</EncodingType>";
+  StrAppend(&x, "<IsTruncated>", result->truncated ? "true" : "false", "</IsTruncated>");
+  for (const auto& o : result->objects) {
+    StrAppend(&x, "<Version><Key>", enc(o.key), "</Key><VersionId>null</VersionId><IsLatest>true</IsLatest><LastModified>",
+              FormatIso8601(o.last_modified), "</LastModified><ETag>&quot;", o.etag, "&quot;</ETag><Size>", o.size,
+              "</Size>", kOwner, "<StorageClass>", o.storage_class, "</StorageClass></Version>");
+  }
+  for (const auto& p : result->common_prefixes) {
+    StrAppend(&x, "<CommonPrefixes><Prefix>", enc(p), "</Prefix></CommonPrefixes>");
+  }
+  x += "</ListVersionsResult>";
+  return Xml(c, std::move(x));
+}
+
 }  // namespace
 
-std::unique_ptr<Operation> ListOperation(Call c) { return Now(List(c)); }
+std::unique_ptr<Operation> ListOperation(Call c) {
+  return Now(c.req.HasQuery("versions") ? ListVersions(c) : List(c));
+}
 
 }  // namespace sluice::s3

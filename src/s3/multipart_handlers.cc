@@ -22,7 +22,7 @@ HttpResponse Create(Call& c) {
   auto id = c.store.CreateUpload(c.bucket, std::move(*meta));
   if (!id.ok()) return Error(c, id.status());
   HttpResponse r = Xml(c, XmlHeader() + "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>" +
-                              XmlEscape(c.bucket) + "</Bucket><Key>" + XmlEscape(c.key) + "</Key><UploadId>" + *id +
+                              XmlText(c.bucket) + "</Bucket><Key>" + XmlText(c.key) + "</Key><UploadId>" + *id +
                               "</UploadId></InitiateMultipartUploadResult>");
   if (const std::string* a = c.req.Header("x-amz-checksum-algorithm")) r.SetHeader("x-amz-checksum-algorithm", AsciiUpper(*a));
   return r;
@@ -52,16 +52,42 @@ HttpResponse UploadPartCopy(Call& c, const UploadInfo& upload, int number) {
                     FormatIso8601(absl::Now()) + "</LastModified><ETag>&quot;" + part.etag + "&quot;</ETag></CopyPartResult>");
 }
 
+HttpResponse CompleteResult(Call& c, const ObjectMeta& done) {
+  std::string x = XmlHeader() + "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/" +
+                  XmlText(c.bucket) + "/" + XmlText(UriEncode(c.key, true)) + "</Location><Bucket>" + XmlText(c.bucket) +
+                  "</Bucket><Key>" + XmlText(c.key) + "</Key><ETag>&quot;" + done.etag + "&quot;</ETag>";
+  if (!done.checksum_algorithm.empty()) {
+    StrAppend(&x, "<Checksum", done.checksum_algorithm, ">", done.checksum, "</Checksum", done.checksum_algorithm,
+              "><ChecksumType>", done.checksum_type, "</ChecksumType>");
+  }
+  x += "</CompleteMultipartUploadResult>";
+  return Xml(c, std::move(x));
+}
+
+std::string_view WithoutPartCount(std::string_view checksum) { return checksum.substr(0, checksum.find('-')); }
+
 HttpResponse Complete(Call& c, std::string body) {
-  auto upload = c.store.GetUpload(c.bucket, c.key, *c.req.Query("uploadId"));
-  if (!upload.ok()) return Error(c, upload.status());
+  const std::string& upload_id = *c.req.Query("uploadId");
+  auto upload = c.store.GetUpload(c.bucket, c.key, upload_id);
+  if (!upload.ok()) {
+    // A retried complete of an upload completed a moment ago succeeds with the same result.
+    if (S3ErrorCode(upload.status()) == "NoSuchUpload") {
+      auto completed = c.store.CompletedUpload(c.bucket, c.key, upload_id);
+      if (completed.ok() && *completed) return CompleteResult(c, **completed);
+    }
+    return Error(c, upload.status());
+  }
   pugi::xml_document doc;
   pugi::xml_node root;
-  if (!doc.load_buffer(body.data(), body.size()) || !(root = doc.child("CompleteMultipartUpload"))) {
+  if (!LoadXml(doc, body) || !(root = doc.child("CompleteMultipartUpload"))) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }
+  const std::string& algo = upload->meta.checksum_algorithm;
+  auto stored = c.store.ListParts(upload_id);
+  if (!stored.ok()) return Error(c, stored.status());
   std::vector<std::pair<int, std::string>> parts;
+  std::string composite;  // the parts' checksums, decoded, in order
   for (pugi::xml_node p : root.children("Part")) {
     int n = 0;
     if (!ParseNumber(std::string_view(p.child_value("PartNumber")), &n) || !p.child("ETag")) {
@@ -69,23 +95,62 @@ HttpResponse Complete(Call& c, std::string body) {
                    "The XML you provided was not well-formed or did not validate against our published schema");
     }
     parts.emplace_back(n, p.child_value("ETag"));
+    const PartInfo* part = nullptr;
+    for (const auto& s : *stored) {
+      if (s.number == n) part = &s;
+    }
+    if (!algo.empty() && part) {
+      if (auto raw = Base64Decode(part->checksum)) composite += *raw;
+    }
+    // A part checksum the client lists must be the one the part was uploaded with.
+    for (const char* name : {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}) {
+      pugi::xml_node given = p.child(StrCat("Checksum", name).c_str());
+      if (!given || algo.empty()) continue;  // an upload without a checksum has none to compare
+      if (algo != name) {
+        return Error(c, 400, "InvalidRequest",
+                     StrCat("The upload was created using the ", algo, " checksum; part ", n, " lists a ", name,
+                            " checksum."));
+      }
+      if (part && part->checksum != given.child_value()) {
+        return Error(c, 400, "InvalidPart",
+                     StrCat("One or more of the specified parts could not be found. The part may not have been "
+                            "uploaded, or the specified checksum may not match the part's checksum. (part ", n, ")"));
+      }
+    }
   }
   if (parts.empty()) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }
+  // A whole-object checksum sent with the complete must match the object's (composite:
+  // the checksum of the parts' checksums; a FULL_OBJECT one is not verified yet).
+  bool full_object = EqualsIgnoreCase(c.req.HeaderOr("x-amz-checksum-type"), "FULL_OBJECT");
+  for (const char* name : {"crc32", "crc32c", "crc64nvme", "sha1", "sha256"}) {
+    if (full_object) break;
+    const std::string* given = c.req.Header(StrCat("x-amz-checksum-", name));
+    if (!given) continue;
+    auto a = ParseChecksumAlgorithm(name);
+    if (algo.empty()) break;
+    if (!a || algo != ChecksumAlgorithmName(*a)) {
+      return Error(c, 400, "InvalidRequest",
+                   StrCat("The upload was created using the ", algo, " checksum; the complete request sent a ",
+                          AsciiUpper(name), " checksum."));
+    }
+    auto h = NewHasher(*a);
+    h->Update(composite);
+    if (WithoutPartCount(*given) != Base64Encode(h->Finish())) {
+      return Error(c, 400, "BadDigest", StrCat("The ", AsciiUpper(name), " you specified did not match the calculated checksum."));
+    }
+  }
   ScopedChangeContext why(Reason(c, "CompleteMultipartUpload"));
   auto done = c.store.CompleteUpload(c.bucket, *upload, parts);
-  if (!done.ok()) return Error(c, done.status());
-  std::string x = XmlHeader() + "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/" +
-                  XmlEscape(c.bucket) + "/" + XmlEscape(UriEncode(c.key, true)) + "</Location><Bucket>" + XmlEscape(c.bucket) +
-                  "</Bucket><Key>" + XmlEscape(c.key) + "</Key><ETag>&quot;" + done->etag + "&quot;</ETag>";
-  if (!done->checksum_algorithm.empty()) {
-    StrAppend(&x, "<Checksum", done->checksum_algorithm, ">", done->checksum, "</Checksum", done->checksum_algorithm,
-              "><ChecksumType>", done->checksum_type, "</ChecksumType>");
+  if (!done.ok()) {
+    // A concurrent complete of the same upload won: answer as it did.
+    auto completed = c.store.CompletedUpload(c.bucket, c.key, upload_id);
+    if (completed.ok() && *completed) return CompleteResult(c, **completed);
+    return Error(c, done.status());
   }
-  x += "</CompleteMultipartUploadResult>";
-  return Xml(c, std::move(x));
+  return CompleteResult(c, *done);
 }
 
 HttpResponse ListParts(Call& c) {
@@ -97,7 +162,7 @@ HttpResponse ListParts(Call& c) {
   if (const std::string* m = c.req.Query("max-parts")) ParseNumber(*m, &max_parts);
   if (const std::string* m = c.req.Query("part-number-marker")) ParseNumber(*m, &marker);
   std::string x = XmlHeader() + "<ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>" +
-                  XmlEscape(c.bucket) + "</Bucket><Key>" + XmlEscape(c.key) + "</Key><UploadId>" + upload->upload_id +
+                  XmlText(c.bucket) + "</Bucket><Key>" + XmlText(c.key) + "</Key><UploadId>" + upload->upload_id +
                   "</UploadId><PartNumberMarker>" + std::to_string(marker) + "</PartNumberMarker>";
   std::string items;
   int count = 0, last = marker;
@@ -133,10 +198,10 @@ HttpResponse ListUploads(Call& c) {
   auto uploads = c.store.ListUploads(c.bucket, prefix);
   if (!uploads.ok()) return Error(c, uploads.status());
   std::string x = XmlHeader() + "<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>" +
-                  XmlEscape(c.bucket) + "</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>" +
-                  XmlEscape(prefix) + "</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>";
+                  XmlText(c.bucket) + "</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>" +
+                  XmlText(prefix) + "</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>";
   for (const auto& u : *uploads) {
-    StrAppend(&x, "<Upload><Key>", XmlEscape(u.key), "</Key><UploadId>", u.upload_id, "</UploadId><Initiated>",
+    StrAppend(&x, "<Upload><Key>", XmlText(u.key), "</Key><UploadId>", u.upload_id, "</UploadId><Initiated>",
               FormatIso8601(u.initiated), "</Initiated><StorageClass>", u.meta.storage_class, "</StorageClass></Upload>");
   }
   x += "</ListMultipartUploadsResult>";

@@ -83,7 +83,9 @@ Notifications::Notifications(ObjectStore& store, std::string region) : store_(st
 absl::StatusOr<Notifications::BucketConfig> Notifications::Parse(const std::string& xml, std::string* normalized) {
   pugi::xml_document doc;
   pugi::xml_node root;
-  if (!doc.load_buffer(xml.data(), xml.size()) || !(root = doc.child("NotificationConfiguration"))) {
+  // As s3::LoadXml: whitespace-only text (a filter value of " ") is data.
+  if (!doc.load_buffer(xml.data(), xml.size(), pugi::parse_default | pugi::parse_ws_pcdata_single) ||
+      !(root = doc.child("NotificationConfiguration"))) {
     return Malformed("");
   }
   BucketConfig config;
@@ -105,11 +107,7 @@ absl::StatusOr<Notifications::BucketConfig> Notifications::Parse(const std::stri
     if (d.id.empty()) d.id = RandomHex(16);
     d.arn = n.child_value(queue ? "Queue" : topic ? "Topic" : (n.child("CloudFunction") ? "CloudFunction" : "LambdaFunctionArn"));
     if (d.arn.empty()) return Malformed(StrCat(name, " has no destination ARN"));
-    if (lambda) {
-      return S3Error(absl::StatusCode::kInvalidArgument, "InvalidArgument",
-                     StrCat("Unable to validate the following destination configurations: ", d.arn,
-                            " (Sluice has no Lambda service yet; use a queue, a topic or EventBridge)"));
-    }
+    d.function = lambda;
     for (pugi::xml_node e : n.children("Event")) {
       std::string ev = e.child_value();
       if (!KnownEvent(ev)) {
@@ -149,8 +147,8 @@ absl::StatusOr<Notifications::BucketConfig> Notifications::Parse(const std::stri
                        "Configurations overlap. Configurations on the same bucket cannot share a common event type.");
       }
     }
-    StrAppend(&out, "<", name, "><Id>", XmlEscape(d.id), "</Id><", queue ? "Queue" : "Topic", ">", XmlEscape(d.arn),
-              "</", queue ? "Queue" : "Topic", ">");
+    const char* element = queue ? "Queue" : topic ? "Topic" : "CloudFunction";
+    StrAppend(&out, "<", name, "><Id>", XmlEscape(d.id), "</Id><", element, ">", XmlEscape(d.arn), "</", element, ">");
     for (const auto& e : d.events) StrAppend(&out, "<Event>", XmlEscape(e), "</Event>");
     if (!d.prefix.empty() || !d.suffix.empty()) {
       StrAppend(&out, "<Filter><S3Key>");
@@ -173,7 +171,7 @@ absl::Status Notifications::Put(const std::string& bucket, const std::string& xm
   // S3 validates every destination (it must exist and accept S3's messages) before saving.
   std::vector<std::string> unreachable;
   for (const auto& d : config.destinations) {
-    const MessageSink& sink = d.topic ? topics_ : queues_;
+    const MessageSink& sink = d.function ? functions_ : d.topic ? topics_ : queues_;
     if (!sink.exists || !sink.exists(d.arn)) unreachable.push_back(d.arn);
   }
   if (!unreachable.empty()) {
@@ -188,7 +186,7 @@ absl::Status Notifications::Put(const std::string& bucket, const std::string& xm
   }
   // S3 sends a test event to each destination it was not sending to before.
   for (const auto& d : config.destinations) {
-    bool known = false;
+    bool known = d.function;  // functions get no s3:TestEvent
     for (const auto& p : previous->destinations) known = known || p.arn == d.arn;
     if (known) continue;
     nlohmann::json test = {{"Service", "Amazon S3"},
@@ -197,7 +195,7 @@ absl::Status Notifications::Put(const std::string& bucket, const std::string& xm
                            {"Bucket", bucket},
                            {"RequestId", Sequencer()},
                            {"HostId", RandomHex(32)}};
-    const MessageSink& sink = d.topic ? topics_ : queues_;
+    const MessageSink& sink = d.function ? functions_ : d.topic ? topics_ : queues_;
     if (auto st = sink.send(d.arn, test.dump()); !st.ok()) {
       spdlog::warn("s3 notification: test event to {} failed: {}", d.arn, std::string(st.message()));
     }
@@ -270,7 +268,7 @@ void Notifications::OnChange(const ObjectChange& c) {
            {{"name", c.bucket}, {"ownerIdentity", {{"principalId", "000000000000"}}}, {"arn", "arn:aws:s3:::" + c.bucket}}},
           {"object", object}}}};
     std::string message = nlohmann::json{{"Records", {record}}}.dump();
-    const MessageSink& sink = d.topic ? topics_ : queues_;
+    const MessageSink& sink = d.function ? functions_ : d.topic ? topics_ : queues_;
     if (!sink.send) continue;
     if (auto st = sink.send(d.arn, message); !st.ok()) {
       spdlog::warn("s3 notification: {} of s3://{}/{} to {} failed: {}", name, c.bucket, c.key, d.arn,

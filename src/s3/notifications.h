@@ -15,8 +15,8 @@
 // every change goes to the default event bus as "Object Created", "Object Deleted" or
 // "Object Tags Added" with AWS's detail shape. Queue and topic configurations send S3's
 // event message ({"Records": [...]}, eventVersion 2.1) for the event types and key
-// prefix/suffix filters they name, and an s3:TestEvent when they are configured. Lambda
-// destinations are refused until that service exists. Thread-safe.
+// prefix/suffix filters they name, and an s3:TestEvent when they are configured; Lambda
+// function configurations get the same message (an asynchronous invoke). Thread-safe.
 namespace sluice {
 
 // Delivers an event (source, detail-type, resources, detail) to an EventBridge bus.
@@ -35,6 +35,7 @@ class Notifications {
   void SetEventBridge(EventSink sink) { eventbridge_ = std::move(sink); }
   void SetQueues(MessageSink sink) { queues_ = std::move(sink); }
   void SetTopics(MessageSink sink) { topics_ = std::move(sink); }
+  void SetFunctions(MessageSink sink) { functions_ = std::move(sink); }  // Lambda, invoked async
 
   // PutBucketNotificationConfiguration: InvalidArgument (with the S3 error code in the
   // status) for XML S3 would refuse.
@@ -49,6 +50,7 @@ class Notifications {
   struct Destination {
     std::string id;
     bool topic = false;
+    bool function = false;  // LambdaFunctionConfiguration
     std::string arn;
     std::vector<std::string> events;  // "s3:ObjectCreated:*", "s3:ObjectRemoved:Delete", ...
     std::string prefix, suffix;
@@ -65,7 +67,7 @@ class Notifications {
   ObjectStore& store_;
   std::string region_;
   EventSink eventbridge_;
-  MessageSink queues_, topics_;
+  MessageSink queues_, topics_, functions_;
   std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<const BucketConfig>> configs_;  // cache of the stored XML, parsed
 };

@@ -134,6 +134,16 @@ HttpResponse GetObject(Call& c) {
       r.SetHeader("Content-Range", StrCat("bytes ", br->first, "-", br->last, "/", meta.size));
     }
   }
+  // A checksum describes the whole object (or, for a partNumber GET, a part): never send it
+  // with a range, or SDKs validating it against the bytes received fail.
+  bool whole = r.file_offset == 0 && r.file_length == meta.size && !(c.req.Header("range") && r.status == 206) &&
+               !(c.req.HasQuery("partNumber") && meta.part_sizes.size() > 1);
+  if (!whole) {
+    std::erase_if(r.headers, [](const auto& h) {
+      std::string name = AsciiLower(h.first);
+      return name.starts_with("x-amz-checksum-");
+    });
+  }
   if (head) {
     r.omit_body = true;
     r.body.assign("");
@@ -154,7 +164,7 @@ HttpResponse GetTagging(Call& c) {
   if (!meta.ok()) return Error(c, meta.status());
   std::string x = XmlHeader() + "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>";
   for (const auto& [k, v] : meta->tags) {
-    StrAppend(&x, "<Tag><Key>", XmlEscape(k), "</Key><Value>", XmlEscape(v), "</Value></Tag>");
+    StrAppend(&x, "<Tag><Key>", XmlText(k), "</Key><Value>", XmlText(v), "</Value></Tag>");
   }
   x += "</TagSet></Tagging>";
   return Xml(c, std::move(x));
@@ -163,7 +173,7 @@ HttpResponse GetTagging(Call& c) {
 HttpResponse PutTagging(Call& c, std::string body) {
   pugi::xml_document doc;
   pugi::xml_node set;
-  if (!doc.load_buffer(body.data(), body.size()) || !(set = doc.child("Tagging").child("TagSet"))) {
+  if (!LoadXml(doc, body) || !(set = doc.child("Tagging").child("TagSet"))) {
     return Error(c, 400, "MalformedXML",
                  "The XML you provided was not well-formed or did not validate against our published schema");
   }

@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <functional>
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
-#include "base/json.h"
 #include "base/json.h"
 #include "base/strings.h"
 #include "io/checksum.h"
@@ -24,6 +24,12 @@ namespace {
 
 constexpr char kCodePayload[] = "sluice.s3.code";
 constexpr uint64_t kSyncInPlaceBytes = 1 << 20;
+// A row's path is relative to its bucket's folder. Key paths never have a ".." component,
+// so a path starting with this names a staged file (<store>/staged/<name>) unambiguously,
+// and BucketDir(bucket) + "/" + path still opens it.
+constexpr char kStagedPrefix[] = "../../staged/";
+
+bool IsStagedPath(std::string_view path) { return path.starts_with("../"); }
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
@@ -68,6 +74,10 @@ std::string UpperBound(std::string s) {  // smallest string greater than every s
   if (!s.empty()) s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
   return s;
 }
+
+// Part files are named after their number and ETag, so a part uploaded again with other
+// bytes never replaces the file its committed row names.
+std::string PartFileName(int number, const std::string& etag) { return StrCat(number, "-", etag); }
 
 std::string ParentDir(const std::string& path) { return path.substr(0, path.rfind('/')); }
 
@@ -123,6 +133,7 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string
   RETURN_IF_ERROR(MakeDirs(dir + "/objects"));
   RETURN_IF_ERROR(MakeDirs(dir + "/tmp"));
   RETURN_IF_ERROR(MakeDirs(dir + "/uploads"));
+  RETURN_IF_ERROR(MakeDirs(dir + "/staged"));
   std::unique_ptr<ObjectStore> store(new ObjectStore(dir));
   RETURN_IF_ERROR(store->Init());
   RETURN_IF_ERROR(store->Recover());
@@ -142,33 +153,66 @@ absl::Status ObjectStore::Init() {
         " PRIMARY KEY(bucket, key)) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS uploads(upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL,"
         " key TEXT NOT NULL, initiated_us INTEGER NOT NULL, meta TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS completed_uploads(upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL,"
+        " key TEXT NOT NULL, etag TEXT NOT NULL, meta TEXT NOT NULL, completed_us INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS parts(upload_id TEXT NOT NULL, part_number INTEGER NOT NULL,"
         " size INTEGER NOT NULL, etag TEXT NOT NULL, modified_us INTEGER NOT NULL, checksum TEXT NOT NULL,"
         " PRIMARY KEY(upload_id, part_number)) WITHOUT ROWID;");
   });
 }
 
-// After a crash: temporary files are partial writes that were never acknowledged; files
-// in the tree without an index row were renamed but not committed (never acknowledged
-// either). Both are removed, so the tree and the index agree again.
+// After a crash: temporary files are partial writes that were never acknowledged. Every
+// other file is kept exactly when a row names it: a staged file without a row was never
+// committed, a lake file without a row is an old version, a deleted object, or the second
+// name of a staged file whose publication was cut short. Rows still naming a staged file
+// are then published into the lake. Upload folders and part files without rows go too.
 absl::Status ObjectStore::Recover() {
-  if (DIR* d = ::opendir((dir_ + "/tmp").c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name != "." && name != "..") ::unlink((dir_ + "/tmp/" + name).c_str());
+  auto clear = [](const std::string& dir, const std::function<bool(const std::string&)>& keep) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+      std::vector<std::string> names;
+      while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name != "." && name != ".." && !keep(name)) names.push_back(name);
+      }
+      ::closedir(d);
+      for (const auto& n : names) ::unlink((dir + "/" + n).c_str());
     }
-    ::closedir(d);
-  }
-  absl::flat_hash_set<std::string> indexed;
+  };
+  clear(dir_ + "/tmp", [](const std::string&) { return false; });
+  absl::flat_hash_set<std::string> indexed, staged;
+  struct Pending {
+    std::string bucket, key, path;
+  };
+  std::vector<Pending> pending;
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> parts;  // upload -> "<n>-<etag>"
   RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
-    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT bucket, path FROM objects"));
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT bucket, key, path FROM objects"));
     for (;;) {
       ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      indexed.insert(s->Text(0) + "/" + s->Text(1));
+      std::string path = s->Text(2);
+      if (IsStagedPath(path)) {
+        staged.insert(path.substr(sizeof(kStagedPrefix) - 1));
+        pending.push_back({s->Text(0), s->Text(1), path});
+      } else {
+        indexed.insert(s->Text(0) + "/" + path);
+      }
+    }
+    ASSIGN_OR_RETURN(auto* u, db.Prepare("SELECT upload_id FROM uploads"));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, u->Step());
+      if (!row) break;
+      parts[u->Text(0)];
+    }
+    ASSIGN_OR_RETURN(auto* p, db.Prepare("SELECT upload_id, part_number, etag FROM parts"));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, p->Step());
+      if (!row) break;
+      parts[p->Text(0)].insert(PartFileName(static_cast<int>(p->Int(1)), p->Text(2)));
     }
     return absl::OkStatus();
   }));
+  clear(dir_ + "/staged", [&](const std::string& name) { return staged.contains(name); });
   std::function<void(const std::string&, const std::string&)> walk = [&](const std::string& abs,
                                                                          const std::string& rel) {
     DIR* d = ::opendir(abs.c_str());
@@ -191,6 +235,34 @@ absl::Status ObjectStore::Recover() {
     }
   };
   walk(dir_ + "/objects", "");
+  if (DIR* d = ::opendir((dir_ + "/uploads").c_str())) {
+    std::vector<std::string> ids;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") ids.push_back(name);
+    }
+    ::closedir(d);
+    for (const auto& id : ids) {
+      std::string dir = dir_ + "/uploads/" + id;
+      auto it = parts.find(id);
+      // Part files from before parts were named "<n>-<etag>" are kept while their row is.
+      clear(dir, [&](const std::string& name) {
+        return it != parts.end() && (it->second.contains(name) || name.find('-') == std::string::npos);
+      });
+      if (it == parts.end()) ::rmdir(dir.c_str());
+    }
+  }
+  for (const auto& p : pending) {
+    if (::access(AbsPath(p.bucket, p.path).c_str(), F_OK) != 0) {
+      std::fprintf(stderr, "s3: the staged file of %s/%s is missing\n", p.bucket.c_str(), p.key.c_str());
+      continue;
+    }
+    auto published = Publish(p.bucket, p.key, p.path, "");
+    if (!published.ok()) {
+      std::fprintf(stderr, "s3: publishing %s/%s into the lake failed: %s\n", p.bucket.c_str(), p.key.c_str(),
+                   std::string(published.status().message()).c_str());
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -313,10 +385,14 @@ absl::StatusOr<std::optional<ObjectMeta>> ObjectStore::ReadMeta(SqliteDb& db, co
 }
 
 absl::StatusOr<std::string> ObjectStore::Place(const std::string& bucket, const std::string& key,
-                                               const std::string& existing_path, TempFile& file) {
+                                               const std::string& existing_path, const std::string& source) {
   std::string root = BucketDir(bucket);
-  if (!existing_path.empty()) {
-    if (file.Rename(root + "/" + existing_path).ok()) return existing_path;
+  auto move = [&](const std::string& abs) -> absl::Status {
+    if (::rename(source.c_str(), abs.c_str()) != 0) return ErrnoStatus("rename to", abs, errno);
+    return absl::OkStatus();
+  };
+  if (!existing_path.empty() && !IsStagedPath(existing_path)) {
+    if (move(root + "/" + existing_path).ok()) return existing_path;
     // The old file's folder may be gone (a variant was pruned): place afresh.
   }
   std::vector<std::string_view> segments = Split(key, '/');
@@ -343,7 +419,7 @@ absl::StatusOr<std::string> ObjectStore::Place(const std::string& bucket, const 
       std::string candidate = (rel.empty() ? "" : rel + "/") + SegmentName(segments.back(), v);
       std::string abs = root + "/" + candidate;
       if (IsDir(abs)) continue;  // a folder of other keys holds this name
-      absl::Status st = file.Rename(abs);
+      absl::Status st = move(abs);
       if (st.ok()) return candidate;
       if (absl::IsNotFound(st)) break;  // the folder was pruned meanwhile: start again
       if (!IsDir(abs)) return st;
@@ -352,8 +428,45 @@ absl::StatusOr<std::string> ObjectStore::Place(const std::string& bucket, const 
   return absl::InternalError(StrCat("could not find a place for key '", key, "' in bucket ", bucket));
 }
 
+std::string ObjectStore::AbsPath(const std::string& bucket, const std::string& rel) const {
+  return BucketDir(bucket) + "/" + rel;
+}
+
+absl::StatusOr<std::string> ObjectStore::Publish(const std::string& bucket, const std::string& key,
+                                                 const std::string& staged, const std::string& previous) {
+  // A second name for the staged file, renamed into the tree: the staged name stays until
+  // the row names the key's path, so a crash at any point leaves the row's file in place.
+  std::string staged_abs = AbsPath(bucket, staged);
+  std::string link = staged_abs + ".pub";
+  ::unlink(link.c_str());
+  if (::link(staged_abs.c_str(), link.c_str()) != 0) return ErrnoStatus("link", link, errno);
+  auto placed = Place(bucket, key, previous, link);
+  if (!placed.ok()) {
+    ::unlink(link.c_str());
+    return placed.status();
+  }
+  std::string path = *placed;
+  // The rename must be durable before the row names the new path (syncfs of the group).
+  RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("UPDATE objects SET path=? WHERE bucket=? AND key=? AND path=?"));
+    return s->Bind(1, path).Bind(2, bucket).Bind(3, key).Bind(4, staged).Run();
+  }, ParentDir(AbsPath(bucket, path))));
+  ::unlink(staged_abs.c_str());
+  return path;
+}
+
 absl::StatusOr<ObjectMeta> ObjectStore::PutObject(const std::string& bucket, ObjectMeta meta,
                                                   std::unique_ptr<ObjectFile> file, const WriteConditions& cond) {
+  return CommitObject(bucket, std::move(meta), std::move(file), cond, nullptr, "PutObject");
+}
+
+// The write protocol (docs/formats/s3-layout.md): the new bytes are staged under a fresh
+// name outside the lake; the row switches to the staged file in one commit (the previous
+// version stays readable until then); then the staged file is renamed into the key's path
+// and the row updated to it; files no row names are reclaimed (now, and at start-up).
+absl::StatusOr<ObjectMeta> ObjectStore::CommitObject(const std::string& bucket, ObjectMeta meta,
+                                                     std::unique_ptr<ObjectFile> file, const WriteConditions& cond,
+                                                     const SqliteGroupWriter::Change& also, const char* reason) {
   RETURN_IF_ERROR(RequireBucket(bucket));
   struct stat st;
   if (::fstat(file->temp().fd(), &st) != 0) return ErrnoStatus("stat", file->temp().path(), errno);
@@ -380,16 +493,37 @@ absl::StatusOr<ObjectMeta> ObjectStore::PutObject(const std::string& bucket, Obj
                      "At least one of the pre-conditions you specified did not hold");
     }
   }
-  ASSIGN_OR_RETURN(meta.path, Place(bucket, meta.key, existing ? existing->path : "", file->temp()));
+  std::string staged = kStagedPrefix + NewUploadId();
+  std::string staged_abs = AbsPath(bucket, staged);
+  RETURN_IF_ERROR(file->temp().Rename(staged_abs));
+  meta.path = staged;
   meta.last_modified = absl::FromUnixMillis(absl::ToUnixMillis(absl::Now()));
-  RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
+  absl::Status committed = writer_->Write([&](SqliteDb& db) -> absl::Status {
+    if (also) RETURN_IF_ERROR(also(db));
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO objects(bucket, key, path, size, etag, modified_us, meta)"
                                          " VALUES(?,?,?,?,?,?,?)"));
     s->Bind(1, bucket).Bind(2, meta.key).Bind(3, meta.path).Bind(4, static_cast<int64_t>(meta.size))
         .Bind(5, meta.etag).Bind(6, Micros(meta.last_modified)).Bind(7, meta.ToJson());
     return s->Run();
-  }, ParentDir(BucketDir(bucket) + "/" + meta.path)));
-  Notify(ObjectChange::Kind::kCreated, bucket, meta, "PutObject");
+  }, dir_ + "/staged");
+  if (!committed.ok()) {
+    ::unlink(staged_abs.c_str());
+    return committed;
+  }
+  Notify(ObjectChange::Kind::kCreated, bucket, meta, reason);
+  // Committed: from here on the object is the new version whatever happens. Publishing
+  // into the lake may fail (the row then keeps naming the staged file, which start-up
+  // publishes again); the client's write has succeeded either way.
+  std::string previous = existing ? existing->path : "";
+  auto published = Publish(bucket, meta.key, staged, previous);
+  if (published.ok()) {
+    meta.path = *published;
+    if (!previous.empty() && previous != meta.path) ::unlink(AbsPath(bucket, previous).c_str());
+  } else {
+    std::fprintf(stderr, "s3: publishing %s/%s into the lake failed (retried at start-up): %s\n", bucket.c_str(),
+                 meta.key.c_str(), std::string(published.status().message()).c_str());
+    if (!previous.empty()) ::unlink(AbsPath(bucket, previous).c_str());
+  }
   return meta;
 }
 
@@ -469,15 +603,20 @@ absl::StatusOr<ObjectMeta> ObjectStore::HeadObject(const std::string& bucket, co
 
 absl::StatusOr<std::pair<ObjectMeta, UniqueFd>> ObjectStore::OpenObject(const std::string& bucket,
                                                                         const std::string& key) {
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
     ASSIGN_OR_RETURN(ObjectMeta meta, HeadObject(bucket, key));
-    UniqueFd fd(::open((BucketDir(bucket) + "/" + meta.path).c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.valid()) {
+    UniqueFd fd(::open(AbsPath(bucket, meta.path).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) continue;  // published or deleted meanwhile: look again
+    // A writer renames a new version into the key's path only after its row committed, so
+    // the file opened is the row's version when the row is still the same afterwards.
+    auto again = HeadObject(bucket, key);
+    if (again.ok() && again->path == meta.path && again->etag == meta.etag && again->size == meta.size &&
+        again->last_modified == meta.last_modified) {
       struct stat st;
-      // An overwrite may have replaced the file between the lookup and the open.
       if (::fstat(fd.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) == meta.size) {
         return std::make_pair(std::move(meta), std::move(fd));
       }
+      return absl::DataLossError(StrCat("the file of ", bucket, "/", key, " does not hold the indexed object"));
     }
   }
   return absl::UnavailableError("the object changed while being read; retry");
@@ -499,10 +638,10 @@ absl::Status ObjectStore::DeleteObject(const std::string& bucket, const std::str
   if (existed) *existed = !path.empty();
   if (path.empty()) return absl::OkStatus();
   Notify(ObjectChange::Kind::kRemoved, bucket, removed, "DeleteObject");
-  std::string abs = BucketDir(bucket) + "/" + path;
+  // The row is gone: its file is unreferenced (start-up reclaims it if this unlink is lost).
+  std::string abs = AbsPath(bucket, path);
   ::unlink(abs.c_str());
-  auto slash = abs.rfind('/');
-  RemoveEmptyDirs(abs.substr(0, slash), BucketDir(bucket));
+  if (!IsStagedPath(path)) RemoveEmptyDirs(ParentDir(abs), BucketDir(bucket));
   return absl::OkStatus();
 }
 
@@ -623,18 +762,30 @@ absl::Status ObjectStore::PutPart(const std::string& upload_id, PartInfo part, s
   part.size = file->size();
   std::string dir = dir_ + "/uploads/" + upload_id;
   std::lock_guard lock(KeyLock(upload_id, std::to_string(part.number)));
-  // Commit under the lock of the upload: an abort racing with this part removes it.
+  // Commit under the lock of the upload: an abort racing with this part removes it. The
+  // part's file is named after its ETag, so the file of a part already committed under
+  // this number stays in place until the new row replaces it.
+  std::string replaced;
+  std::string name = PartFileName(part.number, part.etag);
   RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto* u, db.Prepare("SELECT 1 FROM uploads WHERE upload_id=?"));
     u->Bind(1, upload_id);
     ASSIGN_OR_RETURN(bool exists, u->Step());
     if (!exists) return NoSuchUpload();
-    RETURN_IF_ERROR(file->temp().Rename(dir + "/" + std::to_string(part.number)));
+    ASSIGN_OR_RETURN(auto* old, db.Prepare("SELECT etag FROM parts WHERE upload_id=? AND part_number=?"));
+    old->Bind(1, upload_id).Bind(2, int64_t{part.number});
+    ASSIGN_OR_RETURN(bool had, old->Step());
+    replaced = had ? PartFileName(part.number, old->Text(0)) : "";
+    RETURN_IF_ERROR(file->temp().Rename(dir + "/" + name));
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO parts(upload_id, part_number, size, etag, modified_us, checksum)"
                                          " VALUES(?,?,?,?,?,?)"));
     return s->Bind(1, upload_id).Bind(2, int64_t{part.number}).Bind(3, static_cast<int64_t>(part.size))
         .Bind(4, part.etag).Bind(5, Micros(absl::Now())).Bind(6, part.checksum).Run();
   }, dir));
+  if (!replaced.empty() && replaced != name) {
+    ::unlink((dir + "/" + replaced).c_str());
+    ::unlink((dir + "/" + std::to_string(part.number)).c_str());  // a part file named before ETags were
+  }
   return absl::OkStatus();
 }
 
@@ -723,8 +874,18 @@ absl::StatusOr<ObjectMeta> ObjectStore::CompleteUpload(const std::string& bucket
   ASSIGN_OR_RETURN(auto file, NewObjectFile());
   std::string dir = dir_ + "/uploads/" + upload.upload_id;
   for (const auto& [number, etag] : parts) {
-    std::string path = dir + "/" + std::to_string(number);
+    std::string path = dir + "/" + PartFileName(number, by_number[number].etag);
     UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid() && errno == ENOENT) {  // a part stored before part files carried their ETag
+      path = dir + "/" + std::to_string(number);
+      in = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    if (!in.valid() && errno == ENOENT) {
+      // The part was uploaded again (or the upload ended) while this complete ran.
+      return S3Error(absl::StatusCode::kInvalidArgument, "InvalidPart",
+                     StrCat("One or more of the specified parts could not be found. The part may have been "
+                            "replaced while the upload was being completed. (part ", number, ")"));
+    }
     if (!in.valid()) return ErrnoStatus("open", path, errno);
     size_t left = static_cast<size_t>(by_number[number].size);
     while (left > 0) {
@@ -749,9 +910,48 @@ absl::StatusOr<ObjectMeta> ObjectStore::CompleteUpload(const std::string& bucket
       meta.checksum_type = "COMPOSITE";
     }
   }
-  ASSIGN_OR_RETURN(ObjectMeta done, PutObject(bucket, std::move(meta), std::move(file)));
-  RETURN_IF_ERROR(AbortUpload(bucket, upload.key, upload.upload_id));
+  // The object's row and the end of the upload commit together: a crash leaves either the
+  // upload (and the previous version of the key) or the completed object.
+  const std::string& id = upload.upload_id;
+  std::string etag = meta.etag;
+  ObjectMeta checksums;
+  checksums.checksum_algorithm = meta.checksum_algorithm;
+  checksums.checksum = meta.checksum;
+  checksums.checksum_type = meta.checksum_type;
+  ASSIGN_OR_RETURN(ObjectMeta done, CommitObject(bucket, std::move(meta), std::move(file), {}, [&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM uploads WHERE upload_id=? AND bucket=? AND key=?"));
+    RETURN_IF_ERROR(s->Bind(1, id).Bind(2, bucket).Bind(3, upload.key).Run());
+    if (sqlite3_changes(db.raw()) == 0) return NoSuchUpload();
+    ASSIGN_OR_RETURN(auto* p, db.Prepare("DELETE FROM parts WHERE upload_id=?"));
+    RETURN_IF_ERROR(p->Bind(1, id).Run());
+    // Remembered for a day, so a retried complete answers as the first one did.
+    int64_t now = Micros(absl::Now());
+    ASSIGN_OR_RETURN(auto* old, db.Prepare("DELETE FROM completed_uploads WHERE completed_us<?"));
+    RETURN_IF_ERROR(old->Bind(1, now - int64_t{86400} * 1000000).Run());
+    ASSIGN_OR_RETURN(auto* c, db.Prepare("INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag, meta,"
+                                         " completed_us) VALUES(?,?,?,?,?,?)"));
+    return c->Bind(1, id).Bind(2, bucket).Bind(3, upload.key).Bind(4, etag).Bind(5, checksums.ToJson()).Bind(6, now).Run();
+  }, "CompleteMultipartUpload"));
+  RemoveUploadFiles(id);
   return done;
+}
+
+absl::StatusOr<std::optional<ObjectMeta>> ObjectStore::CompletedUpload(const std::string& bucket, const std::string& key,
+                                                                       const std::string& upload_id) {
+  std::optional<ObjectMeta> out;
+  RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT etag, meta, completed_us FROM completed_uploads"
+                                         " WHERE upload_id=? AND bucket=? AND key=?"));
+    s->Bind(1, upload_id).Bind(2, bucket).Bind(3, key);
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row || s->Int(2) < Micros(absl::Now()) - int64_t{86400} * 1000000) return absl::OkStatus();
+    ObjectMeta m = ObjectMeta::FromJson(s->Text(1));
+    m.key = key;
+    m.etag = s->Text(0);
+    out = std::move(m);
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::Status ObjectStore::AbortUpload(const std::string& bucket, const std::string& key, const std::string& upload_id) {
@@ -762,16 +962,22 @@ absl::Status ObjectStore::AbortUpload(const std::string& bucket, const std::stri
     ASSIGN_OR_RETURN(auto* p, db.Prepare("DELETE FROM parts WHERE upload_id=?"));
     return p->Bind(1, upload_id).Run();
   }));
+  RemoveUploadFiles(upload_id);
+  return absl::OkStatus();
+}
+
+void ObjectStore::RemoveUploadFiles(const std::string& upload_id) {
   std::string dir = dir_ + "/uploads/" + upload_id;
   if (DIR* d = ::opendir(dir.c_str())) {
+    std::vector<std::string> names;
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n != "." && n != "..") ::unlink((dir + "/" + n).c_str());
+      if (n != "." && n != "..") names.push_back(n);
     }
     ::closedir(d);
+    for (const auto& n : names) ::unlink((dir + "/" + n).c_str());
   }
   ::rmdir(dir.c_str());
-  return absl::OkStatus();
 }
 
 }  // namespace sluice

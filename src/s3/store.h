@@ -15,9 +15,11 @@
 #include "io/sqlite.h"
 
 // The S3 engine: buckets and objects as plain files in a key-mirroring tree (the lake),
-// indexed in SQLite. Durable write protocol: bytes go to a temporary file which is fsynced,
-// renamed into place, then the index commits (in groups); an object is visible only once
-// its index row is committed, and Open() reconciles files and index after a crash.
+// indexed in SQLite. Durable write protocol: bytes go to a temporary file, are staged under
+// a fresh name outside the lake and made durable, the index row naming the staged file
+// commits (in groups), then the file is renamed into the key's path and the row follows;
+// the previous version stays readable until the new row commits, every committed row
+// names a file holding its bytes, and Open() finishes or undoes each step after a crash.
 // Thread-safe. Errors carry their S3 error code (see S3ErrorCode()).
 namespace sluice {
 
@@ -166,15 +168,32 @@ class ObjectStore {
   absl::StatusOr<ObjectMeta> CompleteUpload(const std::string& bucket, const UploadInfo& upload,
                                             const std::vector<std::pair<int, std::string>>& parts);
   absl::Status AbortUpload(const std::string& bucket, const std::string& key, const std::string& upload_id);
+  // The result of an upload completed within the last day (ETag, checksum), for a retried
+  // complete; nullopt when there is none.
+  absl::StatusOr<std::optional<ObjectMeta>> CompletedUpload(const std::string& bucket, const std::string& key,
+                                                            const std::string& upload_id);
 
  private:
   explicit ObjectStore(std::string dir) : dir_(std::move(dir)), readers_(dir_ + "/index.db") {}
   absl::Status Init();
   absl::Status Recover();
   absl::Status RequireBucket(const std::string& bucket);
-  // Renames `file` into the tree for `key`; returns the relative path used.
+  // Renames the file `source` into the tree for `key` (over `existing_path` when that is
+  // a path in the tree); returns the relative path used.
   absl::StatusOr<std::string> Place(const std::string& bucket, const std::string& key,
-                                    const std::string& existing_path, TempFile& file);
+                                    const std::string& existing_path, const std::string& source);
+  // Stages `file`, commits the row naming it (with `also` in the same transaction), then
+  // publishes it into the lake. REQUIRES: meta.key and meta.etag set.
+  absl::StatusOr<ObjectMeta> CommitObject(const std::string& bucket, ObjectMeta meta,
+                                          std::unique_ptr<ObjectFile> file, const WriteConditions& cond,
+                                          const SqliteGroupWriter::Change& also, const char* reason);
+  // Moves the committed, staged file `staged` of `key` to the key's path in the lake and
+  // points the row at it; the staged name is removed last. Returns the path.
+  absl::StatusOr<std::string> Publish(const std::string& bucket, const std::string& key,
+                                      const std::string& staged, const std::string& previous);
+  // The absolute path of a row's file.
+  std::string AbsPath(const std::string& bucket, const std::string& rel) const;
+  void RemoveUploadFiles(const std::string& upload_id);
   std::mutex& KeyLock(const std::string& bucket, const std::string& key);
   absl::StatusOr<std::optional<ObjectMeta>> ReadMeta(SqliteDb& db, const std::string& bucket, const std::string& key);
 

@@ -38,6 +38,10 @@ absl::StatusOr<Config> LoadOrCreateConfig(const std::string& data_dir) {
     c.glue_python = j["glue"].value("python", c.glue_python);
     c.glue_spark_submit = j["glue"].value("spark_submit", "");
   }
+  if (j.contains("lambda") && j["lambda"].is_object()) {
+    c.lambda_python = j["lambda"].value("python", c.lambda_python);
+    c.lambda_retry_delay_scale = j["lambda"].value("retry_delay_scale", 1.0);
+  }
   if (j.contains("redshift") && j["redshift"].is_object() && j["redshift"].contains("users")) {
     if (!j["redshift"]["users"].is_array()) return absl::InvalidArgumentError(StrCat(path, ": redshift.users must be a list"));
     for (const auto& u : j["redshift"]["users"]) {

@@ -11,6 +11,7 @@
 //   {"access_keys": [{"access_key_id": "test", "secret_access_key": "test"}],
 //    "region": "us-east-1", "duckdb": {"memory_limit": "4GB", "threads": 2},
 //    "glue": {"python": "python3", "spark_submit": "/opt/spark/bin/spark-submit"},
+//    "lambda": {"python": "python3", "retry_delay_scale": 1.0},
 //    "redshift": {"users": [{"user": "test", "password": "test"}]},
 //    "http": {"write_timeout_seconds": 20}}
 namespace sluice {
@@ -22,6 +23,8 @@ struct Config {
   int duckdb_threads = 0;           // 0 = all cores
   std::string glue_python = "python3";  // runs Python shell jobs
   std::string glue_spark_submit;        // runs PySpark jobs; "" = not available
+  std::string lambda_python = "python3";  // runs python3.x Lambda functions
+  double lambda_retry_delay_scale = 1.0;  // scales async retry delays (tests use small values)
   std::map<std::string, std::string> warehouse_users;  // PostgreSQL wire protocol: user -> password
   // A response write that makes no progress for this long closes the connection (a client
   // that stopped reading).

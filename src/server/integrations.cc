@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "base/ids.h"
 #include "base/json.h"
 #include "base/strings.h"
 #include "io/checksum.h"
@@ -353,6 +354,114 @@ void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& s
                              return sns.Publish(arn, std::move(r)).status();
                            },
                            [&sns](const std::string& arn) { return sns.TopicExists(arn); }});
+}
+
+}  // namespace sluice
+
+namespace sluice {
+
+LambdaCodeFetcher LambdaCodeFromS3(ObjectStore& store) {
+  return [&store](const std::string& bucket, const std::string& key, const std::string&) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto object, store.OpenObject(bucket, key));
+    std::string data;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(object.second.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return absl::InternalError(StrCat("reading s3://", bucket, "/", key, ": ", strerror(errno)));
+      if (n == 0) break;
+      data.append(buf, static_cast<size_t>(n));
+      if (data.size() > (64u << 20)) break;  // beyond any deployment package: refused by the caller
+    }
+    return data;
+  };
+}
+
+LambdaDestinationSender LambdaDestinations(Sqs& sqs, Sns& sns, EventBridge& events) {
+  return [&sqs, &sns, &events](const std::string& arn, const std::string& body) -> absl::Status {
+    if (arn.starts_with("arn:aws:sqs:")) {
+      SqsSendRequest r;
+      r.body = body;
+      return sqs.Send(arn, std::move(r)).status();
+    }
+    if (arn.starts_with("arn:aws:sns:")) {
+      SnsPublishRequest r;
+      r.message = body;
+      return sns.Publish(arn, std::move(r)).status();
+    }
+    if (arn.starts_with("arn:aws:events:")) {
+      Json record = ParseJson(body);
+      bool ok = record.is_object() && record["requestContext"].value("condition", "") == "Success";
+      std::string bus = arn.substr(arn.find(":event-bus/") == std::string::npos ? arn.size() : arn.find(":event-bus/") + 11);
+      events.Publish(bus.empty() ? "default" : bus,
+                     {{"source", "lambda"},
+                      {"detail-type", ok ? "Lambda Function Invocation Result - Success"
+                                         : "Lambda Function Invocation Result - Failure"},
+                      {"resources", Json::array({record.is_object() ? record["requestContext"].value("functionArn", "") : ""})},
+                      {"detail", record}});
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(StrCat("unsupported destination ", arn));
+  };
+}
+
+namespace {
+
+// Runs a function for a Step Functions task: errors are the function's errorType (cause: the
+// error payload), as AWS reports them.
+absl::StatusOr<LambdaInvokeResult> InvokeForStates(Lambda& lambda, const Json& params) {
+  Json payload = params.contains("Payload") ? params["Payload"] : Json::object();
+  std::string type = params.value("InvocationType", "RequestResponse");
+  auto r = lambda.Invoke(params.value("FunctionName", ""), payload.is_string() ? payload.get<std::string>() : payload.dump(),
+                         type == "Event" ? InvocationType::kEvent
+                         : type == "DryRun" ? InvocationType::kDryRun : InvocationType::kRequestResponse);
+  if (!r.ok()) return states::StatesError(StrCat("Lambda.", LambdaErrorCode(r.status())), std::string(r.status().message()));
+  if (!r->function_error.empty()) {
+    Json err = ParseJson(r->payload);
+    std::string name = err.is_object() ? err.value("errorType", "Lambda.Unknown") : "Lambda.Unknown";
+    return states::StatesError(name, r->payload);
+  }
+  return r;
+}
+
+Json PayloadJson(const std::string& payload) {
+  if (payload.empty()) return Json();
+  Json j = ParseJson(payload);
+  return j.is_discarded() ? Json(payload) : j;
+}
+
+}  // namespace
+
+void RegisterLambdaTargets(Lambda& lambda, EventBridge& events, StepFunctions& sfn, Notifications& notifications) {
+  events.RegisterInvoker("lambda", [&lambda](const Json& target, const std::string& input) -> absl::Status {
+    return lambda.Invoke(target.value("Arn", ""), input, InvocationType::kEvent).status();
+  });
+  // S3 LambdaFunctionConfigurations: S3's event message, invoked asynchronously.
+  notifications.SetFunctions(
+      {[&lambda](const std::string& arn, const std::string& message) {
+         return lambda.Invoke(arn, message, InvocationType::kEvent).status();
+       },
+       [&lambda](const std::string& arn) { return lambda.FunctionArn(arn).ok(); }});
+  // arn:aws:states:::lambda:invoke[.waitForTaskToken] and plain function ARNs.
+  sfn.RegisterIntegration("lambda", [&lambda](const std::string& action, const std::string&, const Json& params,
+                                              absl::Time, const std::function<bool()>&,
+                                              TaskAttachment&) -> absl::StatusOr<Json> {
+    if (action != "invoke" && action != "function") {
+      return states::StatesError("States.Runtime", StrCat("Unsupported Lambda integration ", action));
+    }
+    ASSIGN_OR_RETURN(LambdaInvokeResult r, InvokeForStates(lambda, params));
+    if (action == "function") return PayloadJson(r.payload);
+    return Json{{"ExecutedVersion", r.executed_version}, {"Payload", PayloadJson(r.payload)}, {"StatusCode", r.status},
+                {"SdkHttpMetadata", {{"HttpStatusCode", r.status}}}, {"SdkResponseMetadata", {{"RequestId", NewUuid()}}}};
+  });
+  // arn:aws:states:::aws-sdk:lambda:invoke: the API's response shape (Payload as text).
+  sfn.RegisterSdk("lambda", [&lambda](const std::string& action, const Json& in) -> absl::StatusOr<Json> {
+    if (action != "Invoke") {
+      return states::StatesError("States.TaskFailed", StrCat("Sluice's aws-sdk:lambda supports Invoke only, not ", action));
+    }
+    ASSIGN_OR_RETURN(LambdaInvokeResult r, InvokeForStates(lambda, in));
+    return Json{{"StatusCode", r.status}, {"ExecutedVersion", r.executed_version}, {"Payload", r.payload}};
+  });
 }
 
 }  // namespace sluice

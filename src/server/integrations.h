@@ -53,3 +53,16 @@ SqsSender SnsToSqs(Sqs& sqs);
 void RegisterMessaging(Sqs& sqs, Sns& sns, EventBridge& events, StepFunctions& sfn, Notifications& notifications);
 
 }  // namespace sluice
+
+#include "lambda/lambda.h"
+
+namespace sluice {
+
+// CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read the object from the lake.
+LambdaCodeFetcher LambdaCodeFromS3(ObjectStore& store);
+// Asynchronous invocation records to SQS queues, SNS topics and EventBridge buses.
+LambdaDestinationSender LambdaDestinations(Sqs& sqs, Sns& sns, EventBridge& events);
+// Lambda as an EventBridge target (asynchronous invoke with the rendered input).
+void RegisterLambdaTargets(Lambda& lambda, EventBridge& events, StepFunctions& sfn, Notifications& notifications);
+
+}  // namespace sluice

@@ -10,6 +10,7 @@
 #include "events/events.h"
 #include "events/scheduler.h"
 #include "glue/glue.h"
+#include "lambda/lambda.h"
 #include "s3/s3.h"
 #include "pgwire/pgwire.h"
 #include "redshift/data_api.h"
@@ -49,7 +50,7 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(events_, EventBridge::Open(o.data_dir + "/events", events));
     notifications_ = std::make_unique<Notifications>(*s3_, config_.region);
     notifications_->SetEventBridge([this](const std::string& bus, nlohmann::json event) {
-      events_->Publish(bus, std::move(event));
+      (void)events_->Publish(bus, std::move(event));
     });
     router_.AddService(MakeS3Service(*s3_, notifications_.get()));
     routes_.services["eventbridge"] = {MakeEventsService(*events_), "AWSEvents", "EventBridge"};
@@ -87,7 +88,7 @@ class ServerImpl final : public Server {
     router_.AddService(routes_.services["sfn"].route);
     RedshiftDataOptions data_api;
     data_api.region = config_.region;
-    data_api.publish_event = [this](nlohmann::json e) { events_->Publish("default", std::move(e)); };
+    data_api.publish_event = [this](nlohmann::json e) { (void)events_->Publish("default", std::move(e)); };
     redshift_data_ = std::make_unique<RedshiftDataService>(*warehouse_, data_api);
     routes_.services["redshift-data"] = {MakeRedshiftDataService(*redshift_data_), "RedshiftData", "RedshiftData"};
     router_.AddService(routes_.services["redshift-data"].route);
@@ -99,8 +100,25 @@ class ServerImpl final : public Server {
     SnsOptions sns;
     sns.region = config_.region;
     sns.sqs_sender = SnsToSqs(*sqs_);
+    sns.lambda_invoker = [this](const std::string& arn, const std::string& payload) -> absl::Status {
+      if (!lambda_) return absl::UnavailableError("Lambda is not running");
+      return lambda_->Invoke(arn, payload, InvocationType::kEvent).status();
+    };
     ASSIGN_OR_RETURN(sns_, Sns::Open(o.data_dir + "/sns", sns));
     router_.AddService(MakeSnsService(*sns_));
+    LambdaOptions lambda;
+    lambda.region = config_.region;
+    lambda.python = config_.lambda_python;
+    lambda.retry_delay_scale = config_.lambda_retry_delay_scale;
+    lambda.access_key = config_.access_keys.begin()->first;
+    lambda.secret_key = config_.access_keys.begin()->second;
+    lambda.code_fetcher = LambdaCodeFromS3(*s3_);
+    lambda.destination_sender = LambdaDestinations(*sqs_, *sns_, *events_);
+    lambda.sqs_call = [this](const std::string& action, const nlohmann::json& input) {
+      return sqs_->Call(action, input, "http://127.0.0.1");
+    };
+    ASSIGN_OR_RETURN(lambda_, Lambda::Open(o.data_dir + "/lambda", lambda));
+    router_.AddService(MakeLambdaService(*lambda_));
     // SubscribeURL/UnsubscribeURL of http subscriptions: unsigned GETs, as on AWS.
     router_.AddInternal("GET", "/", [this](const HttpRequest& req) {
       std::string action = req.Query("Action") ? *req.Query("Action") : "";
@@ -111,9 +129,11 @@ class ServerImpl final : public Server {
     RegisterMessaging(*sqs_, *sns_, *events_, *sfn_, *notifications_);
     RegisterStatesIntegrations(*sfn_, routes_);
     RegisterEventsTargets(*events_, *sfn_);
+    RegisterLambdaTargets(*lambda_, *events_, *sfn_, *notifications_);
     RegisterItemReader(*sfn_, *s3_);
     RegisterResultWriter(*sfn_, *s3_);
     RETURN_IF_ERROR(sfn_->Resume());
+    events_->Start();  // deliveries resume once every target service is registered
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();
       for (const auto& name : router_.ServiceNames()) services[name] = "running";
@@ -137,7 +157,11 @@ class ServerImpl final : public Server {
     }));
     std::string endpoint = StrCat("http://", o.host == "0.0.0.0" ? "127.0.0.1" : o.host, ":", http_->port());
     jobs_->SetEndpoint(endpoint);
+    RETURN_IF_ERROR(jobs_->ResumeRetries());  // runs and crawls a crash interrupted
+    RETURN_IF_ERROR(crawlers_->Init());
+    RETURN_IF_ERROR(dq_->Init());
     sns_->SetEndpoint(endpoint);
+    lambda_->SetEndpoint(endpoint);
     return absl::OkStatus();
   }
 
@@ -154,6 +178,7 @@ class ServerImpl final : public Server {
     if (scheduler_) scheduler_->Stop();
     if (events_) events_->Stop();
     if (sfn_) sfn_->Stop();
+    if (lambda_) lambda_->Stop();  // after its callers (events, Step Functions), before SNS/SQS
     if (jobs_) jobs_->Stop();
     if (redshift_data_) redshift_data_->Stop();
     redshift_data_.reset();
@@ -162,6 +187,7 @@ class ServerImpl final : public Server {
     if (sns_) sns_->Stop();
     if (sqs_) sqs_->Stop();
     sfn_.reset();
+    lambda_.reset();
     sns_.reset();
     sqs_.reset();
     jobs_.reset();
@@ -198,6 +224,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<RedshiftDataService> redshift_data_;
   std::unique_ptr<PgServer> pg_;
   std::unique_ptr<Sns> sns_;
+  std::unique_ptr<Lambda> lambda_;
   JsonRoutes routes_;  // the JSON services, also called in-process by Step Functions tasks
   std::unique_ptr<DataQuality> dq_;
   std::unique_ptr<Jobs> jobs_;

@@ -1,11 +1,14 @@
 #include "states/interpreter.h"
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "base/strings.h"
@@ -45,7 +48,50 @@ bool MatchesAny(const Json& error_equals, const std::string& error) {
 
 std::string TypePrefix(const std::string& type) { return type; }
 
+// Nesting depth of `doc`, counted without recursion; stops counting past `limit`.
+int Depth(const Json& doc, int limit) {
+  int deepest = 0;
+  std::vector<std::pair<const Json*, int>> todo = {{&doc, 1}};
+  while (!todo.empty()) {
+    auto [j, d] = todo.back();
+    todo.pop_back();
+    if (!j->is_structured()) continue;
+    deepest = std::max(deepest, d);
+    if (deepest > limit) return deepest;
+    for (const auto& child : *j) todo.emplace_back(&child, d + 1);
+  }
+  return deepest;
+}
+
+// Runs `f` on a branch / iteration thread: an exception (a bug) fails the branch with
+// States.Runtime instead of ending the process.
+absl::StatusOr<Json> Guarded(const std::function<absl::StatusOr<Json>()>& f) {
+  try {
+    return f();
+  } catch (const std::exception& ex) {
+    return StatesError("States.Runtime", StrCat("Internal error: ", ex.what()));
+  } catch (...) {
+    return StatesError("States.Runtime", "Internal error");
+  }
+}
+
 }  // namespace
+
+absl::Status CheckStateData(const Json& data, const std::string& what) {
+  // Deeper documents could not come back in through any API (and recursive walks of them
+  // could exhaust a thread's stack), so a machine that builds one fails, as one that outgrows
+  // the 256 KiB payload quota does.
+  if (Depth(data, kMaxStateDataDepth) > kMaxStateDataDepth) {
+    return StatesError("States.DataLimitExceeded",
+                       StrCat(what, " nests deeper than the maximum of ", kMaxStateDataDepth, " levels"));
+  }
+  size_t bytes = data.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+  if (bytes > kMaxStateDataBytes) {
+    return StatesError("States.DataLimitExceeded",
+                       StrCat(what, " is ", bytes, " bytes, larger than the maximum of ", kMaxStateDataBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Json> Interpreter::Run(const Json& input, Json& context, const std::string& start_at, int depth) {
   if (depth > kMaxDepth) return StatesError("States.Runtime", "State machines nest too deeply");
@@ -59,6 +105,7 @@ absl::StatusOr<Json> Interpreter::Run(const Json& input, Json& context, const st
     if (depth == 0 && hooks_.checkpoint) hooks_.checkpoint(name, data);
     std::string next;
     ASSIGN_OR_RETURN(data, Step(name, states[name], data, context, &next, depth));
+    RETURN_IF_ERROR(CheckStateData(data, StrCat("The output of state '", name, "'")));
     if (next.empty()) return data;
     name = next;
   }
@@ -72,12 +119,12 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
   if (reads_context_ || type == "Task") {
     context["State"] = {{"Name", name}, {"EnteredTime", Iso(absl::Now())}, {"RetryCount", 0}};
   }
-  if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateEntered"), {{"name", name}, {"input", input.dump()}});
+  if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateEntered"), {{"name", name}, {"input", input.dump(-1, ' ', false, Json::error_handler_t::replace)}});
   *next = state.value("Next", "");
 
   // Failures of the state's own work may be retried and caught; the rest fail the state.
   auto finish = [&](const Json& output) -> absl::StatusOr<Json> {
-    if (type != "Fail" && hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", output.dump()}});
+    if (type != "Fail" && hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", output.dump(-1, ' ', false, Json::error_handler_t::replace)}});
     return output;
   };
 
@@ -85,11 +132,11 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
     std::string error = state.value("Error", ""), cause = state.value("Cause", "");
     if (state.contains("ErrorPath")) {
       ASSIGN_OR_RETURN(Json e, SelectPath(input, state["ErrorPath"].get<std::string>(), context, "ErrorPath"));
-      error = e.is_string() ? e.get<std::string>() : e.dump();
+      error = e.is_string() ? e.get<std::string>() : e.dump(-1, ' ', false, Json::error_handler_t::replace);
     }
     if (state.contains("CausePath")) {
       ASSIGN_OR_RETURN(Json c, SelectPath(input, state["CausePath"].get<std::string>(), context, "CausePath"));
-      cause = c.is_string() ? c.get<std::string>() : c.dump();
+      cause = c.is_string() ? c.get<std::string>() : c.dump(-1, ' ', false, Json::error_handler_t::replace);
     }
     *next = "";
     return StatesError(error, cause);
@@ -209,7 +256,7 @@ absl::StatusOr<Json> Interpreter::Step(const std::string& name, const Json& stat
       Json result_path = c.contains("ResultPath") ? c["ResultPath"] : Json("$");
       ASSIGN_OR_RETURN(Json out, ApplyResultPath(input, error_output, result_path));
       *next = c.value("Next", "");
-      if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", out.dump()}});
+      if (hooks_.event) hooks_.event(StrCat(TypePrefix(type), "StateExited"), {{"name", name}, {"output", out.dump(-1, ' ', false, Json::error_handler_t::replace)}});
       return out;
     }
     return result.status();
@@ -244,7 +291,7 @@ absl::StatusOr<Json> Interpreter::Execute(const std::string& name, const Json& s
     resource_type = rest.substr(0, rest.find(':'));
   }
   if (hooks_.event) hooks_.event("TaskScheduled", {{"resourceType", resource_type}, {"resource", resource},
-                                 {"region", "us-east-1"}, {"parameters", effective.dump()}});
+                                 {"region", "us-east-1"}, {"parameters", effective.dump(-1, ' ', false, Json::error_handler_t::replace)}});
   if (hooks_.event) hooks_.event("TaskStarted", {{"resourceType", resource_type}, {"resource", resource}});
   double heartbeat = state.value("HeartbeatSeconds", 0.0);
   if (state.contains("HeartbeatSecondsPath")) {
@@ -260,6 +307,11 @@ absl::StatusOr<Json> Interpreter::Execute(const std::string& name, const Json& s
                   {"cause", std::string(out.status().message())}});
     return out.status();
   }
+  if (absl::Status st = CheckStateData(*out, StrCat("The result of task state '", name, "'")); !st.ok()) {
+    if (hooks_.event) hooks_.event("TaskFailed", {{"resourceType", resource_type}, {"resource", resource},
+                                   {"error", ErrorName(st)}, {"cause", std::string(st.message())}});
+    return st;
+  }
   if (hooks_.event) hooks_.event("TaskSucceeded", {{"resourceType", resource_type}, {"resource", resource}, {"output", out->dump()}});
   return out;
 }
@@ -271,9 +323,11 @@ absl::StatusOr<Json> Interpreter::RunParallel(const Json& state, const Json& inp
   std::vector<std::thread> threads;
   for (size_t i = 0; i < branches.size(); ++i) {
     threads.emplace_back([&, i] {
-      Interpreter branch(branches[i], hooks_);
-      Json branch_context = context;
-      results[i] = branch.Run(input, branch_context, "", depth + 1);
+      results[i] = Guarded([&]() -> absl::StatusOr<Json> {
+        Interpreter branch(branches[i], hooks_);
+        Json branch_context = context;
+        return branch.Run(input, branch_context, "", depth + 1);
+      });
     });
   }
   for (auto& t : threads) t.join();
@@ -300,7 +354,7 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
     ASSIGN_OR_RETURN(items, SelectPath(input, state.value("ItemsPath", "$"), context, "ItemsPath"));
   }
   if (!items.is_array()) {
-    return StatesError("States.Runtime", StrCat("Map state ", name, ": ItemsPath must select an array, not ", items.dump()));
+    return StatesError("States.Runtime", StrCat("Map state ", name, ": ItemsPath must select an array, not ", items.dump(-1, ' ', false, Json::error_handler_t::replace)));
   }
   const Json& processor = state.contains("ItemProcessor") ? state["ItemProcessor"] : state.value("Iterator", Json::object());
   const Json* selector = state.contains("ItemSelector") ? &state["ItemSelector"]
@@ -319,7 +373,6 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
   std::vector<absl::StatusOr<Json>> results(items.size(), Json());
   std::atomic<size_t> next{0};
   std::atomic<int64_t> failures{0};
-  std::mutex event_mu;
   // One context object per worker thread (copying it, with the execution's input inside,
   // per item would make a Map quadratic); each item sets its Map.Item.
   auto worker = [&] {
@@ -330,17 +383,16 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
       item_context["Map"] = {{"Item", {{"Index", i}, {"Value", items[i]}}}};
       absl::StatusOr<Json> item_input = items[i];
       if (selector) item_input = EvaluatePayloadTemplate(*selector, input, item_context);
-      {
-        std::lock_guard lock(event_mu);
-        if (hooks_.event) hooks_.event("MapIterationStarted", {{"name", name}, {"index", i}});
-      }
+      // Not under a lock: iterations' events commit together (the hook is thread-safe).
+      if (hooks_.event) hooks_.event("MapIterationStarted", {{"name", name}, {"index", i}});
       if (item_input.ok()) {
-        Interpreter iteration(processor, hooks_);
-        results[i] = iteration.Run(*item_input, item_context, "", depth + 1);
+        results[i] = Guarded([&]() -> absl::StatusOr<Json> {
+          Interpreter iteration(processor, hooks_);
+          return iteration.Run(*item_input, item_context, "", depth + 1);
+        });
       } else {
         results[i] = item_input.status();
       }
-      std::lock_guard lock(event_mu);
       if (hooks_.event) hooks_.event(results[i].ok() ? "MapIterationSucceeded" : "MapIterationFailed", {{"name", name}, {"index", i}});
       if (!results[i].ok()) failures.fetch_add(1);
     }
@@ -355,7 +407,7 @@ absl::StatusOr<Json> Interpreter::RunMap(const std::string& name, const Json& st
                                                          100.0 * failed / items.size() <= tolerated_pct));
   for (size_t i = 0; i < results.size(); ++i) {
     auto& r = results[i];
-    Json record = {{"Input", items[i].dump()}};
+    Json record = {{"Input", items[i].dump(-1, ' ', false, Json::error_handler_t::replace)}};
     if (r.ok()) {
       record["Output"] = r->dump();
       record["Status"] = "SUCCEEDED";

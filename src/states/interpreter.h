@@ -18,6 +18,14 @@ namespace sluice::states {
 
 using Json = nlohmann::json;
 
+// Bounds on the data a state produces (its output, a task's result): AWS's 256 KiB payload
+// quota, and the nesting depth every Sluice API accepts (base/json.h kMaxJsonDepth). Beyond
+// them the execution fails with States.DataLimitExceeded.
+inline constexpr int kMaxStateDataDepth = 128;
+inline constexpr size_t kMaxStateDataBytes = 262144;
+// Fails with States.DataLimitExceeded when `data` exceeds those bounds; `what` names it.
+absl::Status CheckStateData(const Json& data, const std::string& what);
+
 struct Hooks {
   // Appends a history event of `type` ("TaskStateEntered") with its details object.
   std::function<void(const std::string& type, Json details)> event;

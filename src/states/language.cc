@@ -540,6 +540,8 @@ class PathParser {
       return true;
     }
     if (c == '[') {
+      DepthGuard guard(&depth_);  // "[[[[..." literals must not recurse without bound
+      if (depth_ > kMaxNesting) return false;
       ++pos_;
       *out = Json::array();
       SkipSpaces();

@@ -199,6 +199,13 @@ TEST_F(SelectPathTest, MalformedPathsAreRejected) {
   }
 }
 
+TEST_F(SelectPathTest, DeeplyNestedFilterLiteralsAreRejectedWithoutCrashing) {
+  // A list literal in a filter, nested 200,000 times (it used to overflow the stack).
+  std::string path = "$.store.book[?(@.price in " + std::string(200000, '[') + "1" + std::string(200000, ']') + ")]";
+  EXPECT_EQ(ErrorName(Error(path)), "States.Runtime");
+  EXPECT_EQ(Select("$.store.book[?(@.price in [[8.95], 8.95])].price"), J("[8.95]"));
+}
+
 // ---------------------------------------------------------------------------------------
 // ResultPath
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "spdlog/spdlog.h"
 #include "base/json.h"
 #include "base/ids.h"
 #include "base/strings.h"
@@ -33,11 +34,22 @@ absl::Status Missing(const std::string& code, const std::string& m) {
 
 std::string Iso(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
 
+// Characters, not bytes (AWS's lengths count characters).
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 absl::Status CheckName(const std::string& name) {
-  // AWS refuses whitespace, brackets, wildcards, punctuation that ARNs use, and control characters.
-  bool bad = name.empty() || name.size() > 80;
-  for (unsigned char c : name) {
+  // AWS: 1..80 characters; no whitespace, brackets, wildcards, punctuation that ARNs use, or
+  // control characters (U+0000-U+001F, U+007F-U+009F).
+  bool bad = name.empty() || Utf8Length(name) > 80;
+  for (size_t i = 0; i < name.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
     bad |= c <= 0x20 || c == 0x7f || std::string_view("<>{}[]?*\"#%\\^|~`$&,;:/").find(static_cast<char>(c)) != std::string_view::npos;
+    bad |= c == 0xC2 && i + 1 < name.size() && static_cast<unsigned char>(name[i + 1]) >= 0x80 &&
+           static_cast<unsigned char>(name[i + 1]) <= 0x9F;
   }
   if (bad) {
     return Invalid("InvalidName", StrCat("Invalid Name: '", name, "'"));
@@ -69,6 +81,112 @@ Json Page(std::vector<Json> items, const Json& in, const char* field, size_t def
 
 bool Terminal(const std::string& status) { return status != "RUNNING"; }
 
+// AWS's documented limits (botocore's model and the Step Functions quotas page).
+constexpr size_t kMaxDefinitionBytes = 1048576;  // a state machine definition: 1 MB
+constexpr size_t kMaxPayloadBytes = 262144;      // execution input/output, task output: 256 KiB (UTF-8)
+constexpr size_t kMaxTaskTokenChars = 1024;
+constexpr size_t kMaxTags = 50, kMaxTagKeyChars = 128, kMaxTagValueChars = 256;
+constexpr size_t kMaxErrorChars = 256, kMaxCauseChars = 32768;
+constexpr int64_t kMaxHistoryEvents = 25000;
+
+// A Coral-style length violation, as AWS's front end words it.
+absl::Status LengthError(const std::string& field, size_t max) {
+  return Invalid("ValidationException", StrCat("1 validation error detected: Value at '", field,
+                                               "' failed to satisfy constraint: Member must have length less than "
+                                               "or equal to ", max));
+}
+
+// The first string in `v` (outside nested machines) holding a JSONata expression "{% ... %}":
+// its field path inside the state, or "".
+std::string JsonataField(const Json& v, const std::string& at) {
+  if (v.is_string()) {
+    std::string_view s = StripWhitespace(v.get_ref<const std::string&>());
+    return s.starts_with("{%") && s.ends_with("%}") ? at : "";
+  }
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) {
+      if (at.empty() && (k == "Branches" || k == "ItemProcessor" || k == "Iterator")) continue;
+      std::string f = JsonataField(x, at.empty() ? k : StrCat(at, ".", k));
+      if (!f.empty()) return f;
+    }
+  }
+  if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string f = JsonataField(v[i], StrCat(at, "[", i, "]"));
+      if (!f.empty()) return f;
+    }
+  }
+  return "";
+}
+
+// Sluice evaluates JSONPath only: the first state (in a machine, its Parallel branches and Map
+// processors) that uses JSONata, described for a NotImplemented message; "" when none does.
+std::string JsonataUse(const Json& machine, bool jsonata) {
+  if (!machine.is_object()) return "";
+  if (machine.contains("QueryLanguage") && machine["QueryLanguage"].is_string()) {
+    jsonata = machine["QueryLanguage"] == "JSONata";
+  }
+  if (!machine.contains("States") || !machine["States"].is_object()) return "";
+  for (const auto& [name, state] : machine["States"].items()) {
+    if (!state.is_object()) continue;
+    bool state_jsonata = jsonata;
+    if (state.contains("QueryLanguage") && state["QueryLanguage"].is_string()) state_jsonata = state["QueryLanguage"] == "JSONata";
+    if (state_jsonata) {
+      std::string field = JsonataField(state, "");
+      return field.empty() ? StrCat("state '", name, "' uses QueryLanguage JSONata")
+                           : StrCat("field '", field, "' of state '", name, "' is a JSONata expression");
+    }
+    for (const char* k : {"ItemProcessor", "Iterator"}) {
+      if (state.contains(k)) {
+        std::string use = JsonataUse(state[k], jsonata);
+        if (!use.empty()) return use;
+      }
+    }
+    if (state.contains("Branches") && state["Branches"].is_array()) {
+      for (const auto& b : state["Branches"]) {
+        std::string use = JsonataUse(b, jsonata);
+        if (!use.empty()) return use;
+      }
+    }
+  }
+  return "";
+}
+
+absl::Status JsonataNotSupported(const std::string& use) {
+  return ApiError(absl::StatusCode::kUnimplemented, "NotImplemented",
+                  StrCat("Sluice does not support JSONata yet (", use,
+                         "); write the state machine with QueryLanguage JSONPath"));
+}
+
+// Checks a definition's size, its validity and that Sluice can run it (CreateStateMachine,
+// UpdateStateMachine); ValidateStateMachineDefinition shares the size and JSONata checks.
+absl::Status CheckRunnable(const std::string& definition) {
+  if (definition.size() > kMaxDefinitionBytes) return LengthError("definition", kMaxDefinitionBytes);
+  Json parsed = ParseJson(definition, kMaxStoredJsonDepth);
+  if (parsed.is_discarded()) return absl::OkStatus();  // validation says why
+  std::string use = JsonataUse(parsed, false);
+  if (!use.empty()) return JsonataNotSupported(use);
+  return absl::OkStatus();
+}
+
+absl::Status CheckTags(const Json& in) {
+  if (!in.contains("tags")) return absl::OkStatus();
+  const Json& tags = in["tags"];
+  if (!tags.is_array()) return Invalid("ValidationException", "tags must be a list");
+  if (tags.size() > kMaxTags) {
+    return Invalid("TooManyTags", StrCat("Too many tags: a resource can have at most ", kMaxTags, " tags"));
+  }
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const Json& t = tags[i];
+    std::string key = t.is_object() && t.contains("key") && t["key"].is_string() ? t["key"].get<std::string>() : "";
+    std::string value = t.is_object() && t.contains("value") && t["value"].is_string() ? t["value"].get<std::string>() : "";
+    if (key.empty()) return Invalid("ValidationException", StrCat("1 validation error detected: Value at 'tags.", i + 1, ".member.key' failed to satisfy constraint: Member must have length greater than or equal to 1"));
+    if (Utf8Length(key) > kMaxTagKeyChars) return LengthError(StrCat("tags.", i + 1, ".member.key"), kMaxTagKeyChars);
+    if (Utf8Length(value) > kMaxTagValueChars) return LengthError(StrCat("tags.", i + 1, ".member.value"), kMaxTagValueChars);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string StatesErrorCode(const absl::Status& status) {
@@ -85,9 +203,12 @@ struct StepFunctions::Execution {
   Json doc;  // DescribeExecution's shape (+ sluice:checkpoint)
   std::vector<Json> events;
   absl::Time deadline = absl::InfiniteFuture();
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false};          // StopExecution (or a full history) ends the run
+  std::atomic<bool> history_full{false};  // a non-final event would have been the 25,000th
   std::optional<absl::Time> resume_entered;  // the checkpointed state's entered time, on resume
   Json resume_task = Json::object();         // what the checkpointed task had started, on resume
+  std::string resume_token;                  // the checkpointed task's token, on resume
+  Json resume_callback;                      // the callback it had been sent (null: none), on resume
   std::mutex events_mu;                      // guards events
 };
 
@@ -131,7 +252,7 @@ void StepFunctions::Stop() {
 absl::Status StepFunctions::Save(const std::string& kind, const std::string& name, const Json& doc) {
   return writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO documents(kind, name, doc) VALUES(?,?,?)"));
-    return s->Bind(1, kind).Bind(2, name).Bind(3, doc.dump()).Run();
+    return s->Bind(1, kind).Bind(2, name).Bind(3, doc.dump(-1, ' ', false, Json::error_handler_t::replace)).Run();
   });
 }
 
@@ -203,13 +324,17 @@ absl::StatusOr<Json> StepFunctions::Call(const std::string& action, const Json& 
     return Json::object();
   }
   if (action == "ValidateStateMachineDefinition") {
-    auto diagnostics = states::ValidateDefinition(in.value("definition", ""));
+    std::string definition = in.value("definition", "");
+    if (definition.size() > kMaxDefinitionBytes) return LengthError("definition", kMaxDefinitionBytes);
+    auto diagnostics = states::ValidateDefinition(definition);
     Json list = Json::array();
     bool failed = false;
     for (const auto& d : diagnostics) {
       failed |= d.severity == "ERROR";
       list.push_back({{"severity", d.severity}, {"code", d.code}, {"message", d.message}, {"location", d.location}});
     }
+    // A valid JSONata machine is one Sluice cannot run yet: say so rather than "OK".
+    if (!failed) RETURN_IF_ERROR(CheckRunnable(definition));
     return Json{{"result", failed ? "FAIL" : "OK"}, {"diagnostics", list}, {"truncated", false}};
   }
   if (action == "StartExecution") return StartExecution(in, false);
@@ -238,12 +363,15 @@ absl::StatusOr<Json> StepFunctions::CreateStateMachine(const Json& in) {
   std::string type = in.value("type", "STANDARD");
   if (type != "STANDARD" && type != "EXPRESS") return Invalid("ValidationException", "type must be STANDARD or EXPRESS");
   if (!in.contains("roleArn")) return Invalid("ValidationException", "roleArn is required");
+  if (definition.size() > kMaxDefinitionBytes) return LengthError("definition", kMaxDefinitionBytes);
+  RETURN_IF_ERROR(CheckTags(in));
   auto diagnostics = states::ValidateDefinition(definition);
   std::vector<states::Diagnostic> errors;
   for (const auto& d : diagnostics) {
     if (d.severity == "ERROR") errors.push_back(d);
   }
   if (!errors.empty()) return Invalid("InvalidDefinition", states::InvalidDefinitionMessage(errors));
+  RETURN_IF_ERROR(CheckRunnable(definition));
   std::lock_guard lock(mu_);
   auto existing = Load("machine", name);
   if (existing.ok()) {
@@ -268,11 +396,14 @@ absl::StatusOr<Json> StepFunctions::UpdateStateMachine(const Json& in) {
     return Invalid("MissingRequiredParameter", "Either the definition, the roleArn or the loggingConfiguration must be specified");
   }
   if (in.contains("definition")) {
+    std::string definition = in.value("definition", "");
+    if (definition.size() > kMaxDefinitionBytes) return LengthError("definition", kMaxDefinitionBytes);
     std::vector<states::Diagnostic> errors;
-    for (const auto& d : states::ValidateDefinition(in.value("definition", ""))) {
+    for (const auto& d : states::ValidateDefinition(definition)) {
       if (d.severity == "ERROR") errors.push_back(d);
     }
     if (!errors.empty()) return Invalid("InvalidDefinition", states::InvalidDefinitionMessage(errors));
+    RETURN_IF_ERROR(CheckRunnable(definition));
     m["definition"] = in["definition"];
   }
   for (const char* k : {"roleArn", "loggingConfiguration"}) {
@@ -291,9 +422,17 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
     return Invalid("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine");
   }
   std::string input_text = in.value("input", "{}");
-  Json input = ParseJson(input_text);
-  if (input.is_discarded()) return Invalid("InvalidExecutionInput", StrCat("Invalid State Machine Execution Input: '", input_text, "'"));
-  if (input_text.size() > 256 * 1024) return Invalid("InvalidExecutionInput", "The input is larger than 256 KB");
+  // 256 KiB as UTF-8 (the quotas page), checked before the text is parsed.
+  if (input_text.size() > kMaxPayloadBytes) return LengthError("input", kMaxPayloadBytes);
+  JsonParseError parse_error = JsonParseError::kNone;
+  Json input = ParseJson(input_text, &parse_error);
+  if (input.is_discarded()) {
+    std::string shown = input_text.size() > 200 ? input_text.substr(0, 200) + "..." : input_text;
+    return Invalid("InvalidExecutionInput",
+                   parse_error == JsonParseError::kTooDeep
+                       ? StrCat("Invalid State Machine Execution Input: the input nests deeper than ", kMaxJsonDepth, " levels")
+                       : StrCat("Invalid State Machine Execution Input: '", shown, "'"));
+  }
   std::string name = in.value("name", NewUuid());
   RETURN_IF_ERROR(CheckName(name));
   Json definition = ParseJson(m.value("definition", "{}"), kMaxStoredJsonDepth);
@@ -307,7 +446,9 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
                       : StrCat("arn:aws:states:", options_.region, ":", options_.account, ":express:", e->machine_name, ":",
                                name, ":", NewUuid());
   absl::Time now = absl::Now();
-  if (definition.contains("TimeoutSeconds")) e->deadline = now + absl::Seconds(definition["TimeoutSeconds"].get<double>());
+  if (definition.contains("TimeoutSeconds") && definition["TimeoutSeconds"].is_number()) {
+    e->deadline = now + absl::Seconds(definition["TimeoutSeconds"].get<double>());
+  }
   e->doc = {{"executionArn", e->arn}, {"stateMachineArn", e->machine_arn}, {"name", name}, {"status", "RUNNING"},
             {"startDate", EpochSeconds(now)}, {"input", input_text}, {"inputDetails", {{"included", true}}}};
   if (in.contains("traceHeader")) e->doc["traceHeader"] = in["traceHeader"];
@@ -341,61 +482,165 @@ absl::StatusOr<Json> StepFunctions::StartExecution(const Json& in, bool sync) {
 }
 
 absl::Status StepFunctions::Resume() {
-  ASSIGN_OR_RETURN(auto all, LoadAll("execution"));
-  for (auto& doc : all) {
-    if (doc.value("status", "") != "RUNNING") continue;
-    auto m = Load("machine", doc.value("stateMachineArn", "").substr(doc.value("stateMachineArn", "").rfind(':') + 1));
-    if (!m.ok()) continue;
-    auto e = std::make_shared<Execution>();
-    e->arn = doc["executionArn"];
-    e->name = doc["name"];
-    e->machine_arn = doc["stateMachineArn"];
-    e->machine_name = (*m)["name"];
-    e->definition = ParseJson(m->value("definition", "{}"), kMaxStoredJsonDepth);
-    if (e->definition.contains("TimeoutSeconds")) {
-      e->deadline = absl::FromUnixMillis(static_cast<int64_t>(doc.value("startDate", 0.0) * 1000)) +
-                    absl::Seconds(e->definition["TimeoutSeconds"].get<double>());
+  std::vector<std::pair<std::string, Json>> all;
+  RETURN_IF_ERROR(readers_->With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT name, doc FROM documents WHERE kind='execution' ORDER BY name"));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      all.emplace_back(s->Text(0), ParseJson(s->Text(1), kMaxStoredJsonDepth));
     }
-    // The events written so far stay; new ones continue their numbering.
-    RETURN_IF_ERROR(readers_->With([&](SqliteDb& db) -> absl::Status {
-      ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT event FROM events WHERE arn=? ORDER BY id"));
-      s->Bind(1, e->arn);
-      for (;;) {
-        ASSIGN_OR_RETURN(bool row, s->Step());
-        if (!row) break;
-        e->events.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
-      }
-      return absl::OkStatus();
-    }));
-    Json checkpoint = doc.value("sluice:checkpoint", Json::object());
-    std::string start_at = checkpoint.value("state", "");
-    Json input = checkpoint.contains("input") ? checkpoint["input"] : ParseJson(doc.value("input", "{}"));
-    if (checkpoint.contains("entered_ms")) e->resume_entered = absl::FromUnixMillis(checkpoint["entered_ms"].get<int64_t>());
-    if (checkpoint.contains("task")) e->resume_task = checkpoint["task"];
-    e->doc = doc;
-    std::lock_guard lock(mu_);
-    running_[e->arn] = e;
-    threads_[e->arn] = std::thread(&StepFunctions::Run, this, e, start_at, input);
+    return absl::OkStatus();
+  }));
+  for (auto& [arn, doc] : all) {
+    if (!doc.is_object()) {
+      // A row this build cannot read: keep what its ARN says and fail it.
+      std::string rest = arn.substr(arn.find(":execution:") == std::string::npos ? arn.size() : arn.find(":execution:") + 11);
+      std::string machine = rest.substr(0, rest.find(':'));
+      doc = {{"executionArn", arn}, {"name", rest.substr(rest.find(':') == std::string::npos ? 0 : rest.find(':') + 1)},
+             {"stateMachineArn", MachineArn(machine)}, {"status", "RUNNING"}, {"startDate", EpochSeconds(absl::Now())},
+             {"input", "{}"}, {"inputDetails", {{"included", true}}}};
+      spdlog::error("states: the stored execution {} cannot be read; failing it", arn);
+      FailStored(doc, "The stored execution cannot be read");
+      continue;
+    }
+    if (doc.value("status", "") != "RUNNING") continue;
+    // An execution that cannot be resumed is failed with the reason, never retried at every
+    // start (a crash loop) and never left RUNNING.
+    std::string why;
+    try {
+      why = ResumeOne(doc);
+    } catch (const std::exception& ex) {
+      why = StrCat("Internal error while resuming the execution: ", ex.what());
+    } catch (...) {
+      why = "Internal error while resuming the execution";
+    }
+    if (!why.empty()) {
+      spdlog::error("states: cannot resume {}: {}", doc.value("executionArn", ""), why);
+      FailStored(doc, why);
+    }
   }
   return absl::OkStatus();
+}
+
+void StepFunctions::FailStored(Json doc, const std::string& cause) {
+  try {
+    auto e = std::make_shared<Execution>();
+    e->arn = doc.value("executionArn", "");
+    if (e->arn.empty()) return;
+    (void)readers_->With([&](SqliteDb& db) -> absl::Status {
+      ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT count(*) FROM events WHERE arn=?"));
+      s->Bind(1, e->arn);
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (row) e->events.resize(static_cast<size_t>(s->Int(0)));
+      s->Reset();
+      return absl::OkStatus();
+    });
+    AddEvent(*e, "ExecutionFailed", {{"error", "States.Runtime"}, {"cause", cause}});
+    doc["status"] = "FAILED";
+    doc["error"] = "States.Runtime";
+    doc["cause"] = cause;
+    doc["stopDate"] = EpochSeconds(absl::Now());
+    doc.erase("sluice:checkpoint");
+    (void)Save("execution", e->arn, doc);
+  } catch (...) {
+    spdlog::error("states: cannot record the failure of {}", doc.value("executionArn", ""));
+  }
+}
+
+std::string StepFunctions::ResumeOne(const Json& doc) {
+  auto m = Load("machine", doc.value("stateMachineArn", "").substr(doc.value("stateMachineArn", "").rfind(':') + 1));
+  if (!m.ok() || !m->is_object()) return "The state machine of the execution no longer exists";
+  auto e = std::make_shared<Execution>();
+  e->arn = doc["executionArn"];
+  e->name = doc["name"];
+  e->machine_arn = doc["stateMachineArn"];
+  e->machine_name = (*m)["name"];
+  e->definition = ParseJson(m->value("definition", "{}"), kMaxStoredJsonDepth);
+  if (e->definition.is_discarded()) return "The state machine definition cannot be read";
+  if (e->definition.contains("TimeoutSeconds") && e->definition["TimeoutSeconds"].is_number()) {
+    e->deadline = absl::FromUnixMillis(static_cast<int64_t>(doc.value("startDate", 0.0) * 1000)) +
+                  absl::Seconds(e->definition["TimeoutSeconds"].get<double>());
+  }
+  // The events written so far stay; new ones continue their numbering.
+  absl::Status read = readers_->With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT event FROM events WHERE arn=? ORDER BY id"));
+    s->Bind(1, e->arn);
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      e->events.push_back(ParseJson(s->Text(0), kMaxStoredJsonDepth));
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return StrCat("The execution history cannot be read: ", read.message());
+  for (const auto& ev : e->events) {
+    if (!ev.is_object()) return "The execution history cannot be read";
+  }
+  Json checkpoint = doc.value("sluice:checkpoint", Json::object());
+  if (!checkpoint.is_object()) return "The execution checkpoint cannot be read";
+  std::string start_at = checkpoint.value("state", "");
+  Json input = checkpoint.contains("input") ? checkpoint["input"] : ParseJson(doc.value("input", "{}"));
+  if (input.is_discarded()) return "The execution input cannot be read";
+  if (checkpoint.contains("entered_ms")) e->resume_entered = absl::FromUnixMillis(checkpoint["entered_ms"].get<int64_t>());
+  if (checkpoint.contains("task")) e->resume_task = checkpoint["task"];
+  if (checkpoint.contains("token")) e->resume_token = checkpoint["token"].get<std::string>();
+  if (checkpoint.contains("callback")) e->resume_callback = checkpoint["callback"];
+  e->doc = doc;
+  std::lock_guard lock(mu_);
+  if (!e->resume_token.empty()) {
+    // The task's token is valid again at once (a worker may answer before the execution gets
+    // back to the task); an answer acknowledged before the restart is applied.
+    TokenWait& w = tokens_[e->resume_token];
+    w.last_heartbeat = absl::Now();
+    w.execution = e->arn;
+    if (e->resume_callback.is_object()) {
+      if (e->resume_callback.contains("output")) {
+        w.result = e->resume_callback["output"];
+      } else {
+        w.result = states::StatesError(e->resume_callback.value("error", ""), e->resume_callback.value("cause", ""));
+      }
+    }
+  }
+  running_[e->arn] = e;
+  threads_[e->arn] = std::thread(&StepFunctions::Run, this, e, start_at, input);
+  return "";
 }
 
 void StepFunctions::AddEvent(Execution& e, const std::string& type, Json details) {
   int64_t id;
   Json event;
+  bool full = false;
   {
     // Events of an execution may come from Parallel/Map threads; the commit happens outside
     // the lock, so the writer groups the events of all executions into one transaction.
     std::lock_guard lock(e.events_mu);
     id = static_cast<int64_t>(e.events.size()) + 1;
+    // AWS's hard quota: event 25,000 is the execution's last (ExecutionSucceeded, or
+    // ExecutionFailed because the history is full).
+    bool final = type == "ExecutionSucceeded" || type == "ExecutionFailed" || type == "ExecutionAborted" ||
+                 type == "ExecutionTimedOut";
+    if (!final && id >= kMaxHistoryEvents) full = !e.history_full.exchange(true);
+    if (!final && id >= kMaxHistoryEvents && !full) return;
     event = {{"timestamp", EpochSeconds(absl::Now())}, {"type", type}, {"id", id}, {"previousEventId", id - 1}};
-    if (!details.empty()) event[DetailsKey(type)] = std::move(details);
-    e.events.push_back(event);
+    if (!full) {
+      if (!details.empty()) event[DetailsKey(type)] = std::move(details);
+      e.events.push_back(event);
+    }
+  }
+  if (full) {
+    // The run ends at its next step (as StopExecution ends it); Run() records the failure.
+    {
+      std::lock_guard lock(mu_);
+      e.stop = true;
+    }
+    cv_.notify_all();
+    return;
   }
   if (!e.durable) return;
   (void)writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO events(arn, id, event) VALUES(?,?,?)"));
-    return s->Bind(1, e.arn).Bind(2, id).Bind(3, event.dump()).Run();
+    return s->Bind(1, e.arn).Bind(2, id).Bind(3, event.dump(-1, ' ', false, Json::error_handler_t::replace)).Run();
   });
 }
 
@@ -413,15 +658,14 @@ bool StepFunctions::Sleep(Execution& e, absl::Time until) {
 void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json input) {
   states::Hooks hooks;
   // A resumed execution re-enters its checkpointed state; its history already says so.
-  bool skip_reentry = false;
+  std::atomic<bool> skip_reentry = false;  // events come from Parallel / Map threads too
   if (!start_at.empty() && !e->events.empty()) {
     const Json& last = e->events.back();
     skip_reentry = last.value("type", "").ends_with("StateEntered") &&
                    last.value("stateEnteredEventDetails", Json::object()).value("name", "") == start_at;
   }
   hooks.event = [&](const std::string& type, Json details) {
-    if (skip_reentry) {
-      skip_reentry = false;
+    if (skip_reentry.exchange(false)) {
       if (type.ends_with("StateEntered") && details.value("name", "") == start_at) return;
     }
     AddEvent(*e, type, std::move(details));
@@ -449,6 +693,8 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
       e->resume_entered.reset();
       std::lock_guard lock(mu_);
       e->resume_task = Json::object();  // a new state: nothing of the old task to re-attach to
+      e->resume_token.clear();
+      e->resume_callback = nullptr;
     }
     first_state = false;
     if (!e->durable) return;
@@ -457,6 +703,8 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
       std::lock_guard lock(mu_);
       Json checkpoint = {{"state", state}, {"input", data}, {"entered_ms", absl::ToUnixMillis(entered)}};
       if (!e->resume_task.empty()) checkpoint["task"] = e->resume_task;  // still waiting for that job
+      if (!e->resume_token.empty()) checkpoint["token"] = e->resume_token;  // still waiting for that callback
+      if (!e->resume_callback.is_null()) checkpoint["callback"] = e->resume_callback;
       e->doc["sluice:checkpoint"] = checkpoint;
       doc = e->doc;
     }
@@ -487,13 +735,37 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
                    double heartbeat) {
     return RunTask(*e, resource, params, context, std::min(deadline, e->deadline), heartbeat);
   };
-  hooks.new_token = [] { return NewUuid() + NewUuid(); };
+  hooks.new_token = [&] {
+    // The checkpointed task of a resumed run keeps its token (workers may hold it).
+    std::lock_guard lock(mu_);
+    if (!e->resume_token.empty()) return std::exchange(e->resume_token, std::string());
+    return NewUuid() + NewUuid();
+  };
   Json context = {{"Execution", {{"Id", e->arn}, {"Name", e->name}, {"StartTime", Iso(absl::FromUnixMillis(static_cast<int64_t>(e->doc.value("startDate", 0.0) * 1000)))},
                                  {"Input", ParseJson(e->doc.value("input", "{}"))},
                                  {"RoleArn", ""}}},
                   {"StateMachine", {{"Id", e->machine_arn}, {"Name", e->machine_name}}}};
-  states::Interpreter interpreter(e->definition, hooks);
-  auto out = interpreter.Run(input, context, start_at);
+  absl::StatusOr<Json> out;
+  std::string jsonata = JsonataUse(e->definition, false);
+  if (!e->definition.is_object() || !e->definition.contains("States")) {
+    // A stored machine whose definition no longer parses (written by another build).
+    out = states::StatesError("States.Runtime", "The state machine definition cannot be read");
+  } else if (!jsonata.empty()) {
+    // A machine stored by an older build that accepted JSONata: fail, do not guess.
+    out = states::StatesError("States.Runtime", StrCat("Sluice does not support JSONata yet (", jsonata, ")"));
+  } else {
+    try {
+      states::Interpreter interpreter(e->definition, hooks);
+      out = interpreter.Run(input, context, start_at);
+    } catch (const std::exception& ex) {
+      // Last resort: a bug fails this one execution, never the server (or its restarts).
+      spdlog::error("states: execution {} failed with an unexpected exception: {}", e->arn, ex.what());
+      out = states::StatesError("States.Runtime", StrCat("Internal error while running the execution: ", ex.what()));
+    } catch (...) {
+      spdlog::error("states: execution {} failed with an unexpected exception", e->arn);
+      out = states::StatesError("States.Runtime", "Internal error while running the execution");
+    }
+  }
   absl::Time now = absl::Now();
   if (absl::IsCancelled(out.status()) && stopping_ && !e->stop) {
     // The server is stopping: the execution resumes from its checkpoint after the restart.
@@ -505,7 +777,13 @@ void StepFunctions::Run(std::shared_ptr<Execution> e, std::string start_at, Json
   Json details;
   {
     std::lock_guard lock(mu_);
-    if (out.ok()) {
+    if (e->history_full) {
+      e->doc["status"] = "FAILED";
+      e->doc["error"] = "States.Runtime";
+      e->doc["cause"] = StrCat("The execution reached the maximum number of history events (", kMaxHistoryEvents, ").");
+      type = "ExecutionFailed";
+      details = {{"error", e->doc["error"]}, {"cause", e->doc["cause"]}};
+    } else if (out.ok()) {
       e->doc["status"] = "SUCCEEDED";
       e->doc["output"] = out->dump();
       e->doc["outputDetails"] = {{"included", true}};
@@ -562,6 +840,27 @@ void StepFunctions::ReapFinished() {
   for (auto& t : done) t.join();
 }
 
+bool StepFunctions::RegisterToken(Execution& e, const std::string& token, const std::string& state_name) {
+  Json doc;
+  {
+    std::lock_guard lock(mu_);
+    TokenWait& w = tokens_[token];
+    w.last_heartbeat = absl::Now();
+    w.execution = e.arn;
+    if (w.result) return false;
+    // The token of the checkpointed (top-level) task is made durable before anyone can see
+    // it, so a callback for it can be acknowledged durably and survives a restart.
+    if (!e.durable || !e.doc.contains("sluice:checkpoint")) return true;
+    Json& checkpoint = e.doc["sluice:checkpoint"];
+    if (checkpoint.value("state", "") != state_name || checkpoint.value("token", "") == token) return true;
+    checkpoint["token"] = token;
+    checkpoint.erase("callback");
+    doc = e.doc;
+  }
+  (void)Save("execution", e.arn, doc);
+  return true;
+}
+
 absl::StatusOr<Json> StepFunctions::WaitForToken(Execution& e, const std::string& token, absl::Time deadline,
                                                  double heartbeat) {
   std::unique_lock lock(mu_);
@@ -594,18 +893,22 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
   auto stopped = [&] { return e.stop.load() || stopping_ || absl::Now() >= deadline; };
   // The token the interpreter put in $$.Task.Token (for callbacks and activities).
   std::string context_token = context.value("Task", Json::object()).value("Token", "");
+  std::string state_name = context.value("State", Json::object()).value("Name", "");
   if (resource.find(":activity:") != std::string::npos) {
     std::string token = context_token.empty() ? NewUuid() : context_token;
-    {
+    if (RegisterToken(e, token, state_name)) {
       std::lock_guard lock(mu_);
-      tokens_[token].last_heartbeat = absl::Now();
       activities_[resource].emplace_back(token, parameters);
     }
     cv_.notify_all();
     return WaitForToken(e, token, deadline, heartbeat);
   }
   if (resource.starts_with("arn:aws:lambda:")) {
-    return states::StatesError("States.TaskFailed", "Sluice has no Lambda service yet, so Lambda tasks cannot run");
+    // A plain function ARN: the integration "lambda" runs it with the effective input.
+    auto it = integrations_.find("lambda");
+    if (it == integrations_.end()) return states::StatesError("States.TaskFailed", "Sluice has no Lambda service");
+    TaskAttachment attachment;
+    return it->second("function", "", Json{{"FunctionName", resource}, {"Payload", parameters}}, deadline, stopped, attachment);
   }
   constexpr std::string_view kPrefix = "arn:aws:states:::";
   if (!resource.starts_with(kPrefix)) {
@@ -626,8 +929,8 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
   Json params = parameters;
   if (mode == "waitForTaskToken") {
     token = context_token.empty() ? NewUuid() : context_token;
-    std::lock_guard lock(mu_);
-    tokens_[token].last_heartbeat = absl::Now();
+    // Answered before a restart: the answer stands, the task is not sent again.
+    if (!RegisterToken(e, token, state_name)) return WaitForToken(e, token, deadline, heartbeat);
   }
   absl::StatusOr<Json> result;
   if (service == "aws-sdk") {
@@ -642,7 +945,7 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
     }
   } else if (service == "states" && action == "startExecution") {
     Json in = {{"stateMachineArn", params.value("StateMachineArn", "")}};
-    if (params.contains("Input")) in["input"] = params["Input"].is_string() ? params["Input"].get<std::string>() : params["Input"].dump();
+    if (params.contains("Input")) in["input"] = params["Input"].is_string() ? params["Input"].get<std::string>() : params["Input"].dump(-1, ' ', false, Json::error_handler_t::replace);
     if (params.contains("Name")) in["name"] = params["Name"];
     auto started = StartExecution(in, false);
     if (!started.ok()) {
@@ -661,7 +964,7 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
             out["Output"] = mode == "sync:2" ? ParseJson((*d)["output"].get<std::string>()) : (*d)["output"];
           }
           if (d->value("status", "") != "SUCCEEDED") {
-            result = states::StatesError("States.TaskFailed", out.dump());
+            result = states::StatesError("States.TaskFailed", out.dump(-1, ' ', false, Json::error_handler_t::replace));
           } else {
             result = out;
           }
@@ -683,7 +986,6 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
     } else {
       // Only a top-level Task (the checkpointed state) keeps what it started: inner tasks of a
       // Parallel or Map run again with their state when it resumes.
-      std::string state_name = context.value("State", Json::object()).value("Name", "");
       TaskAttachment attachment;
       attachment.persist = [&] {
         if (!e.durable) return;
@@ -717,17 +1019,51 @@ absl::StatusOr<Json> StepFunctions::RunTask(Execution& e, const std::string& res
 
 absl::StatusOr<Json> StepFunctions::TaskResponse(const std::string& action, const Json& in) {
   std::string token = in.value("taskToken", "");
+  if (token.empty() || Utf8Length(token) > kMaxTaskTokenChars) {
+    return Invalid("InvalidToken", StrCat("Invalid Token: a task token is 1 to ", kMaxTaskTokenChars, " characters"));
+  }
+  Json callback;  // {"output": ...} or {"error": ..., "cause": ...}
+  if (action == "SendTaskSuccess") {
+    std::string text = in.value("output", "");
+    if (text.size() > kMaxPayloadBytes) return LengthError("output", kMaxPayloadBytes);
+    Json output = ParseJson(text);
+    if (output.is_discarded()) return Invalid("InvalidOutput", "Invalid Output: the output is not valid JSON");
+    callback = {{"output", std::move(output)}};
+  } else if (action == "SendTaskFailure") {
+    std::string error = in.value("error", ""), cause = in.value("cause", "");
+    if (Utf8Length(error) > kMaxErrorChars) return LengthError("error", kMaxErrorChars);
+    if (Utf8Length(cause) > kMaxCauseChars) return LengthError("cause", kMaxCauseChars);
+    callback = {{"error", error}, {"cause", cause}};
+  }
+  auto gone = [] { return Missing("TaskDoesNotExist", "Task Timed Out: 'Provided task does not exist anymore'"); };
   std::unique_lock lock(mu_);
   auto it = tokens_.find(token);
-  if (it == tokens_.end()) return Missing("TaskDoesNotExist", "Task Timed Out: 'Provided task does not exist anymore'");
+  if (it == tokens_.end() || it->second.result) return gone();
   if (action == "SendTaskHeartbeat") {
     it->second.last_heartbeat = absl::Now();
-  } else if (action == "SendTaskSuccess") {
-    Json output = ParseJson(in.value("output", ""));
-    if (output.is_discarded()) return Invalid("InvalidOutput", "Invalid Output: the output is not valid JSON");
-    it->second.result = output;
+    return Json::object();
+  }
+  // The answer to a checkpointed task is durable before it is acknowledged: written into the
+  // execution's checkpoint, so after a crash the task ends with it instead of running again.
+  auto r = running_.find(it->second.execution);
+  if (r != running_.end() && r->second->durable) {
+    Execution& e = *r->second;
+    Json& checkpoint = e.doc["sluice:checkpoint"];
+    if (checkpoint.is_object() && checkpoint.value("token", "") == token) {
+      checkpoint["callback"] = callback;
+      Json doc = e.doc;
+      std::string arn = e.arn;
+      lock.unlock();
+      RETURN_IF_ERROR(Save("execution", arn, doc));
+      lock.lock();
+      it = tokens_.find(token);
+      if (it == tokens_.end() || it->second.result) return gone();  // timed out meanwhile
+    }
+  }
+  if (callback.contains("output")) {
+    it->second.result = callback["output"];
   } else {
-    it->second.result = states::StatesError(in.value("error", ""), in.value("cause", ""));
+    it->second.result = states::StatesError(callback.value("error", ""), callback.value("cause", ""));
   }
   lock.unlock();
   cv_.notify_all();
@@ -771,7 +1107,7 @@ absl::StatusOr<Json> StepFunctions::Activity(const std::string& action, const Js
       if (!queue.empty()) {
         auto [token, input] = queue.front();
         queue.erase(queue.begin());
-        return Json{{"taskToken", token}, {"input", input.dump()}};
+        return Json{{"taskToken", token}, {"input", input.dump(-1, ' ', false, Json::error_handler_t::replace)}};
       }
       cv_.wait_for(lock, std::chrono::milliseconds(200));
     }
@@ -880,14 +1216,28 @@ ServiceRoute MakeStatesService(StepFunctions& sfn) {
   spec.target_prefix = "AWSStepFunctions";
   spec.content_type = "application/x-amz-json-1.0";
   spec.dispatch = [&sfn](const std::string& action, const Json& in, const HttpRequest&) {
-    auto out = sfn.Call(action, in);
+    absl::StatusOr<Json> out;
+    try {
+      out = sfn.Call(action, in);
+    } catch (const std::exception& ex) {
+      // Last resort: a bug must fail this one request, never the server.
+      spdlog::error("states: {} failed with an unexpected exception: {}", action, ex.what());
+      return JsonReply::Error(500, "InternalServerError", StrCat("Internal error in ", action, ": ", ex.what()));
+    } catch (...) {
+      spdlog::error("states: {} failed with an unexpected exception", action);
+      return JsonReply::Error(500, "InternalServerError", StrCat("Internal error in ", action));
+    }
     if (out.ok()) {
       JsonReply r;
       r.body = std::move(*out);
       return r;
     }
     std::string code = StatesErrorCode(out.status());
-    return JsonReply::Error(code == "InternalServerError" ? 500 : 400, code, std::string(out.status().message()));
+    int http = code == "InternalServerError"                   ? 500
+               : absl::IsUnimplemented(out.status())           ? 501
+               : absl::IsUnavailable(out.status())             ? 503
+                                                               : 400;
+    return JsonReply::Error(http, code, std::string(out.status().message()));
   };
   return MakeJsonService(std::move(spec));
 }

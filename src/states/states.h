@@ -96,9 +96,16 @@ class StepFunctions {
   absl::StatusOr<Json> MachineByArn(const std::string& arn);
 
   void Run(std::shared_ptr<Execution> e, std::string start_at, Json input);
+  // Starts one stored RUNNING execution again; "" or why it cannot be resumed.
+  std::string ResumeOne(const Json& doc);
+  // Records a stored execution as FAILED (States.Runtime, `cause`) with its history event.
+  void FailStored(Json doc, const std::string& cause);
   void ReapFinished();  // joins the threads of finished executions
   absl::StatusOr<Json> RunTask(Execution& e, const std::string& resource, const Json& parameters, const Json& context,
                                absl::Time deadline, double heartbeat);
+  // Makes `token` answerable for `e` (durably, for its checkpointed task); false when it
+  // already has its answer (given before a restart).
+  bool RegisterToken(Execution& e, const std::string& token, const std::string& state_name);
   absl::StatusOr<Json> WaitForToken(Execution& e, const std::string& token, absl::Time deadline, double heartbeat);
   void AddEvent(Execution& e, const std::string& type, Json details);
   bool Sleep(Execution& e, absl::Time until);
@@ -119,6 +126,7 @@ class StepFunctions {
   struct TokenWait {
     std::optional<absl::StatusOr<Json>> result;
     absl::Time last_heartbeat;
+    std::string execution;  // the ARN of the execution that waits
   };
   std::map<std::string, TokenWait> tokens_;
   std::map<std::string, std::thread> threads_;  // by execution ARN, until joined
