@@ -241,7 +241,7 @@ def test_region_flag_sets_the_signing_region(server_factory):
     (("iam", "list-users"), "iam"),
     (("sts", "get-caller-identity"), "sts"),
     (("kinesis", "list-streams"), "kinesis"),
-    (("lambda", "list-functions"), "lambda"),
+    (("apigateway", "get-rest-apis"), "apigateway"),
     (("dynamodb", "list-tables"), "dynamodb"),
     (("ec2", "describe-instances"), "ec2"),
 ])
@@ -250,6 +250,13 @@ def test_unknown_services_answer_in_their_protocol(aws, args, service):
     assert out.returncode != 0
     assert "(NotImplemented)" in out.stderr, out.stderr
     assert f"'{service}' service is not available in Sluice" in out.stderr, out.stderr
+
+
+def test_unknown_target_of_a_known_service(server):
+    r = json_call(server, "glue", "AWSGlueX.GetDatabases", {})
+    status, code, message = json_error(r)
+    assert (status, code) == (400, "UnknownOperationException"), r
+    assert "'glue'" in message
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,3 +313,30 @@ def test_stalled_readers_do_not_block_other_requests(server_factory):
     finally:
         for sock in stalled:
             sock.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Size limits: a body over the service's limit is refused from Content-Length, unread.
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(server):
+    # EventBridge takes at most 1 MiB; the body announced here is never sent.
+    body = b"{}"
+    signed = sign_service(server, "events", "POST", "/", {"X-Amz-Target": "AWSEvents.PutEvents",
+                                                         "Content-Type": "application/x-amz-json-1.1"}, body)
+    signed["Content-Length"] = str(64 << 20)
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n{head}\r\n".encode() + body)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    finally:
+        sock.close()
+    assert reply.startswith(b"HTTP/1.1 413"), reply
+    assert b'"__type":"RequestEntityTooLarge"' in reply, reply
+    _health(server)

@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <algorithm>
+
 #include "base/strings.h"
 
 namespace sluice {
@@ -87,6 +89,15 @@ HttpResponse NotImplementedService(const HttpRequest& req, const std::string& na
                                    const std::vector<std::string>& available) {
   std::string service = name;
   if (auto scope = FindCredentialScope(req); scope && !scope->service.empty()) service = scope->service;
+  if (std::find(available.begin(), available.end(), service) != available.end()) {
+    // A service Sluice has, asked for an X-Amz-Target it does not know.
+    return RenderError(AwsProtocol::kJson,
+                       AwsError{400, "UnknownOperationException",
+                                StrCat("The X-Amz-Target '", req.HeaderOr("x-amz-target"),
+                                       "' names no operation of the '", service, "' service."),
+                                {}},
+                       req.request_id);
+  }
   AwsError error{501, "NotImplemented",
                  StrCat("The '", service, "' service is not available in Sluice (it serves: ",
                         Join(available, ", "), ")."),

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -282,8 +283,8 @@ void InlineSmallFile(HttpResponse& r) {
   r.file = UniqueFd();
 }
 
-// Reads up to `length` bytes of `fd` at `offset` into `out`; runs on a worker (disk only,
-// never the network). False when the file ended early or could not be read.
+// Reads `length` bytes of `fd` at `offset` into `out`. False when the file ended early or
+// could not be read.
 bool ReadFileChunk(int fd, uint64_t offset, size_t length, std::string* out) {
   out->resize(length);
   size_t got = 0;
@@ -521,12 +522,12 @@ class ServerImpl final : public HttpServer {
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
-  // Writes the response on the I/O thread. Every write goes through the stream with a
-  // deadline (options_.write_timeout without progress): a client that stops reading loses
-  // its connection and never holds a worker. File bodies are read on the worker pool in
-  // pieces of kWriteChunk, each sent before the next is read.
+  // Writes the response on the I/O thread, never blocking on the network: a client that
+  // stops reading loses its connection after options_.write_timeout without progress and
+  // never holds a worker. File bodies go out with sendfile while the socket takes them; when
+  // it is full, a 64 KiB piece is written through the stream, whose deadline bounds the wait.
   asio::awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, bool keep_alive, bool) {
-    constexpr uint64_t kWriteChunk = 1 << 20;
+    constexpr uint64_t kWaitChunk = 64 << 10;
     beast::error_code ec;
     stream.expires_after(options_.write_timeout);
     bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(r.status), 11};
@@ -541,18 +542,32 @@ class ServerImpl final : public HttpServer {
     if (ec) co_return false;
     if (r.omit_body || no_body_status) co_return true;
     if (r.file.valid()) {
+      // sendfile(2) on the non-blocking socket takes what the socket accepts now; when it is
+      // full, the next piece goes through the stream, which waits for the reader with the
+      // deadline. Neither ever blocks on the network.
+      beast::error_code ignored;
+      stream.socket().native_non_blocking(true, ignored);
+      int sock = stream.socket().native_handle();
       int fd = r.file.get();
-      uint64_t offset = r.file_offset, left = r.file_length;
+      off_t offset = static_cast<off_t>(r.file_offset);
+      uint64_t left = r.file_length;
       std::string chunk;
       while (left > 0) {
-        size_t n = static_cast<size_t>(std::min(left, kWriteChunk));
-        bool read = co_await Offload(pool_, [fd, offset, n, &chunk] { return ReadFileChunk(fd, offset, n, &chunk); });
-        if (!read) co_return false;  // the file shrank: the connection must close
+        ssize_t n = ::sendfile(sock, fd, &offset, std::min<uint64_t>(left, 1ull << 30));
+        if (n > 0) {
+          left -= static_cast<uint64_t>(n);
+          continue;
+        }
+        if (n == 0) co_return false;  // the file shrank: the connection must close
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) co_return false;
+        size_t piece = static_cast<size_t>(std::min<uint64_t>(left, kWaitChunk));
+        if (!ReadFileChunk(fd, static_cast<uint64_t>(offset), piece, &chunk)) co_return false;
         stream.expires_after(options_.write_timeout);
         co_await asio::async_write(stream, asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return false;
-        offset += n;
-        left -= n;
+        offset += static_cast<off_t>(piece);
+        left -= piece;
       }
       co_return true;
     }

@@ -11,7 +11,8 @@
 
 // The HTTP/1.1 server on the AWS endpoint (Boost.Beast). I/O threads run the connections
 // as coroutines (accept, read headers and body, write responses); everything that may
-// block (routing into services, body consumption, disk, sendfile) runs on a worker pool.
+// block (routing into services, body consumption, disk reads) runs on a worker pool; responses
+// are written asynchronously with a write timeout, so a stalled reader never holds a worker.
 // Start() returns a running server; Stop() drains it: no new connections, idle
 // keep-alive connections are closed, in-flight requests finish.
 namespace sluice {
