@@ -1,4 +1,5 @@
 #include <random>
+#include <set>
 
 #include "base/json.h"
 #include "base/json.h"
@@ -6,6 +7,7 @@
 #include "io/checksum.h"
 #include "io/file.h"
 #include "io/sqlite.h"
+#include "sql/guard.h"
 
 #include <unistd.h>
 #include <algorithm>
@@ -222,6 +224,22 @@ absl::StatusOr<std::string> AthenaService::Start(const std::string& query, const
                                                  std::vector<std::string> parameters) {
   if (query.empty() || query.size() > 262144) {
     return absl::InvalidArgumentError("QueryString must be between 1 and 262144 characters long");
+  }
+  {
+    // As Athena: a statement that does not parse as one Athena statement (engine commands
+    // such as ATTACH, SET, PRAGMA; several statements) is refused here, not run.
+    SqlPolicy policy = AthenaPolicy();
+    policy.allow_front_end_ddl = true;
+    absl::Status st = CheckSqlText(query, policy, {});
+    // (A misspelt statement runs and fails with its syntax error, as the tests of typos expect.)
+    static const std::set<std::string> kEngineCommands = {
+        "ATTACH", "DETACH", "USE", "SET", "RESET", "PRAGMA", "INSTALL", "LOAD", "FORCE", "CHECKPOINT", "VACUUM",
+        "EXPORT", "IMPORT", "COPY", "CALL", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK", "SUMMARIZE", "FROM"};
+    std::string_view rest = StripWhitespace(query);
+    std::string first = AsciiUpper(rest.substr(0, rest.find_first_of(" \t\r\n(;")));
+    if (absl::IsInvalidArgument(st) || (absl::IsUnimplemented(st) && kEngineCommands.contains(first))) {
+      return absl::InvalidArgumentError(st.message());
+    }
   }
   auto q = std::make_shared<QueryExecution>();
   q->id = NewExecutionId();
