@@ -234,6 +234,10 @@ absl::Status Engine::Init() {
   std::string lake = store_.BucketDir("");
   std::vector<std::string> allowed = {SqlQuote(lake), SqlQuote(scratch_dir_ + "/")};
   for (const auto& d : extra_dirs_) allowed.push_back(SqlQuote(d.ends_with("/") ? d : d + "/"));
+  // Error text names lake files as S3 URIs and hides the other folders.
+  db_.AddPathAlias(lake, "s3://");
+  db_.AddPathAlias(scratch_dir_ + "/", "scratch/");
+  for (const auto& d : extra_dirs_) db_.AddPathAlias(d.ends_with("/") ? d : d + "/", "");
   RETURN_IF_ERROR(con->Execute(StrCat("SET allowed_directories = [", Join(allowed, ", "), "]")));
   RETURN_IF_ERROR(con->Execute("SET enable_external_access = false"));
   RETURN_IF_ERROR(con->Execute("SET autoinstall_known_extensions = false"));
