@@ -112,3 +112,26 @@ def test_athena_runs_athena_sql_only(server, athena, s3):
         assert ex["Status"]["State"] == "FAILED", (sql, ex["Status"])
         assert data not in ex["Status"].get("StateChangeReason", "").replace(sql, ""), ex["Status"]
     assert athena_query(athena, s3, "SELECT 1")["Status"]["State"] == "SUCCEEDED"
+
+
+def test_locations_with_dot_segments_are_refused(server, athena, s3, rsd):
+    bucket = "sql-lanes-dots"
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError:
+        pass
+    ex = athena_query(athena, s3, (
+        "CREATE TABLE dots_ctas WITH (format = 'JSON', "
+        f"external_location = 's3://{bucket}/a/../../x/') AS SELECT 1 AS v"))
+    assert ex["Status"]["State"] == "FAILED", ex["Status"]
+    assert "Invalid S3 location" in ex["Status"]["StateChangeReason"], ex["Status"]
+    sid = rsd.execute_statement(Sql=f"UNLOAD ('SELECT 1') TO 's3://{bucket}/b/../../y/' "
+                                    "IAM_ROLE 'arn:aws:iam::123456789012:role/r'",
+                                Database="dev", WorkgroupName="sluice-wg")["Id"]
+    deadline = time.monotonic() + 60
+    while (d := rsd.describe_statement(Id=sid))["Status"] not in ("FINISHED", "FAILED", "ABORTED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert d["Status"] == "FAILED" and "Invalid S3 URI" in d["Error"], d
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert not any(".." in k.split("/") for k in keys), keys

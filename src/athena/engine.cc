@@ -183,6 +183,14 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::s
   std::string bucket(l.substr(0, slash));
   std::string prefix = slash == std::string_view::npos ? "" : std::string(l.substr(slash + 1));
   if (bucket.empty()) return absl::InvalidArgumentError(StrCat("LOCATION '", location, "' names no bucket"));
+  // Keys with "." or ".." segments would escape the prefix in every reader that treats
+  // keys as paths: refused, as an invalid location.
+  for (auto segment : Split(prefix, '/', true)) {
+    if (segment == "." || segment == "..") {
+      return absl::InvalidArgumentError(
+          StrCat("Invalid S3 location '", location, "': a path segment is '", std::string(segment), "'"));
+    }
+  }
   return std::make_pair(bucket, prefix);
 }
 
