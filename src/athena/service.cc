@@ -286,7 +286,15 @@ void AthenaService::Loop() {
       continue;
     }
     absl::Time started = absl::Now();
-    auto out = engine_.Run(q->query, q->database, **con, q->parameters);
+    // Last resort: an exception from the engine fails this query, never the process.
+    absl::StatusOr<athena::StatementOutput> out = absl::InternalError("not run");
+    try {
+      out = engine_.Run(q->query, q->database, **con, q->parameters);
+    } catch (const std::exception& e) {
+      out = absl::InternalError(StrCat("Internal error while running the query: ", e.what()));
+    } catch (...) {
+      out = absl::InternalError("Internal error while running the query");
+    }
     absl::Time finished = absl::Now();
     // Results go to S3 before the state says SUCCEEDED (as Athena does), but without the
     // service lock, so GetQueryExecution polls don't wait behind the write.
