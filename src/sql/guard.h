@@ -63,7 +63,7 @@ absl::Status TooManyStatements(const SqlPolicy& policy, int n);
 
 // Whether DuckDB's statement type `type` (duckdb_statement_type's value) is one the front
 // end runs; *name is the statement's kind for messages ("ATTACH", "SET", ...).
-absl::Status CheckStatementType(int type, const SqlPolicy& policy);
+absl::Status CheckStatementType(int type, const SqlPolicy& policy, std::string_view sql);
 
 // `text` with every occurrence of the host paths in `paths` (e.g. the data directory)
 // replaced by their aliases: error text sent to clients must not reveal where data lives.

@@ -249,7 +249,7 @@ absl::Status PrepareChecked(duckdb_connection con, const Aliases& aliases, const
     duckdb_destroy_prepare(out);
     return absl::InvalidArgumentError(msg);
   }
-  absl::Status type = CheckStatementType(static_cast<int>(duckdb_prepared_statement_type(*out)), policy);
+  absl::Status type = CheckStatementType(static_cast<int>(duckdb_prepared_statement_type(*out)), policy, sql);
   if (!type.ok()) duckdb_destroy_prepare(out);
   return type;
 }
