@@ -183,6 +183,14 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseS3Location(const std::s
   std::string bucket(l.substr(0, slash));
   std::string prefix = slash == std::string_view::npos ? "" : std::string(l.substr(slash + 1));
   if (bucket.empty()) return absl::InvalidArgumentError(StrCat("LOCATION '", location, "' names no bucket"));
+  // Keys with "." or ".." segments would escape the prefix in every reader that treats
+  // keys as paths: refused, as an invalid location.
+  for (auto segment : Split(prefix, '/', true)) {
+    if (segment == "." || segment == "..") {
+      return absl::InvalidArgumentError(
+          StrCat("Invalid S3 location '", location, "': a path segment is '", std::string(segment), "'"));
+    }
+  }
   return std::make_pair(bucket, prefix);
 }
 
@@ -234,6 +242,10 @@ absl::Status Engine::Init() {
   std::string lake = store_.BucketDir("");
   std::vector<std::string> allowed = {SqlQuote(lake), SqlQuote(scratch_dir_ + "/")};
   for (const auto& d : extra_dirs_) allowed.push_back(SqlQuote(d.ends_with("/") ? d : d + "/"));
+  // Error text names lake files as S3 URIs and hides the other folders.
+  db_.AddPathAlias(lake, "s3://");
+  db_.AddPathAlias(scratch_dir_ + "/", "scratch/");
+  for (const auto& d : extra_dirs_) db_.AddPathAlias(d.ends_with("/") ? d : d + "/", "");
   RETURN_IF_ERROR(con->Execute(StrCat("SET allowed_directories = [", Join(allowed, ", "), "]")));
   RETURN_IF_ERROR(con->Execute("SET enable_external_access = false"));
   RETURN_IF_ERROR(con->Execute("SET autoinstall_known_extensions = false"));
@@ -443,24 +455,29 @@ absl::StatusOr<std::string> Engine::TableScan(const Json& table, const FileFilte
   return Join(branches, " UNION ALL ");
 }
 
+SqlPolicy Engine::Policy() {
+  SqlPolicy p = AthenaPolicy();
+  if (auto databases = catalog_.GetDatabases(); databases.ok()) {
+    for (const auto& d : *databases) p.catalogs.push_back(AsciiLower(d.value("Name", "")));
+  }
+  return p;
+}
+
+absl::Status Engine::CheckQuery(const std::string& sql, Connection& con, const std::string& db) {
+  absl::Status st = con.CheckStatement(sql, Policy());
+  return st.ok() ? st : AthenaError(st, db);
+}
+
 absl::StatusOr<StatementOutput> Engine::RunQuery(const std::string& sql, const std::string& database, Connection& con) {
   StatementOutput out;
   std::string db = database.empty() ? "default" : AsciiLower(database);
-  // DuckDB's own introspection and settings are not Athena's to show.
-  std::set<std::string> words;
-  AddWords(sql, &words);
-  for (const auto& w : words) {
-    if (w.starts_with("duckdb_") || w.starts_with("pragma_") || w == "current_setting" || w == "getenv" ||
-        w == "which_secret" || w.starts_with("icu_")) {
-      return absl::InvalidArgumentError(StrCat("FUNCTION_NOT_FOUND: Function '", w, "' not registered"));
-    }
-  }
   std::vector<ScanSource> sources;
   uint64_t listed_bytes = 0;
   RETURN_IF_ERROR(PrepareViews(sql, db, con, &listed_bytes, &sources));
   // DuckDB's profile tells which files the query read; a query of no lake table needs none.
+  // The statement is checked (sql/guard.h) and run as it was checked.
   std::vector<OperatorProfile> operators;
-  auto result = listed_bytes == 0 ? con.Query(TranslateFormats(sql)) : con.QueryProfiled(TranslateFormats(sql), &operators);
+  auto result = con.QueryChecked(TranslateFormats(sql), Policy(), listed_bytes == 0 ? nullptr : &operators);
   if (!result.ok()) return AthenaError(result.status(), db);
   out.result = std::move(*result);
   if (listed_bytes > 0) out.data_scanned_bytes = ScannedBytes(sources, operators, db, con);
@@ -531,7 +548,12 @@ absl::Status Engine::PrepareViews(const std::string& sql, const std::string& dat
     for (auto& v : views) {
       std::lock_guard lock(view_mu_);
       std::string vdb = v.value("DatabaseName", "");
-      absl::Status st = con.Execute(StrCat("USE awsdatacatalog.", QuoteIdent(vdb)));
+      // A view's text may come from Glue's CreateTable: checked as a query of its own.
+      ASSIGN_OR_RETURN(auto attached, con.AttachedCatalogs());
+      std::string view_sql = ViewSql(v);
+      absl::Status st = CheckSqlText(view_sql, Policy(), attached);
+      if (!st.ok()) return AthenaError(st, database);
+      st = con.Execute(StrCat("USE awsdatacatalog.", QuoteIdent(vdb)));
       if (st.ok()) {
         st = con.Execute(StrCat("CREATE OR REPLACE VIEW awsdatacatalog.", QuoteIdent(vdb), ".",
                                 QuoteIdent(v.value("Name", "")), " AS ", TranslateFormats(ViewSql(v))));

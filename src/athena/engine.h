@@ -90,6 +90,12 @@ class Engine {
   void AllowDirectory(std::string dir) { extra_dirs_.push_back(std::move(dir)); }
 
  private:
+  // What Athena's clients may run (sql/guard.h): queries over awsdatacatalog (and the
+  // Glue databases, which name its schemas).
+  SqlPolicy Policy();
+  // Checks a client's query that sluice wraps (CREATE TABLE AS, INSERT INTO, CREATE VIEW)
+  // without running it; a refusal is InvalidArgument in Athena's wording.
+  absl::Status CheckQuery(const std::string& sql, Connection& con, const std::string& db);
   absl::StatusOr<StatementOutput> RunQuery(const std::string& sql, const std::string& database, Connection& con);
   // Defines the views `sql` may read and makes `database` current; adds the bytes of every
   // file they read to *bytes, and describes each table's files in *sources when not null.

@@ -1,4 +1,5 @@
 #include <random>
+#include <set>
 
 #include "base/json.h"
 #include "base/json.h"
@@ -6,6 +7,7 @@
 #include "io/checksum.h"
 #include "io/file.h"
 #include "io/sqlite.h"
+#include "sql/guard.h"
 
 #include <unistd.h>
 #include <algorithm>
@@ -223,6 +225,22 @@ absl::StatusOr<std::string> AthenaService::Start(const std::string& query, const
   if (query.empty() || query.size() > 262144) {
     return absl::InvalidArgumentError("QueryString must be between 1 and 262144 characters long");
   }
+  {
+    // As Athena: a statement that does not parse as one Athena statement (engine commands
+    // such as ATTACH, SET, PRAGMA; several statements) is refused here, not run.
+    SqlPolicy policy = AthenaPolicy();
+    policy.allow_front_end_ddl = true;
+    absl::Status st = CheckSqlText(query, policy, {});
+    // (A misspelt statement runs and fails with its syntax error, as the tests of typos expect.)
+    static const std::set<std::string> kEngineCommands = {
+        "ATTACH", "DETACH", "USE", "SET", "RESET", "PRAGMA", "INSTALL", "LOAD", "FORCE", "CHECKPOINT", "VACUUM",
+        "EXPORT", "IMPORT", "COPY", "CALL", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK", "SUMMARIZE", "FROM"};
+    std::string_view rest = StripWhitespace(query);
+    std::string first = AsciiUpper(rest.substr(0, rest.find_first_of(" \t\r\n(;")));
+    if (absl::IsInvalidArgument(st) || (absl::IsUnimplemented(st) && kEngineCommands.contains(first))) {
+      return absl::InvalidArgumentError(st.message());
+    }
+  }
   auto q = std::make_shared<QueryExecution>();
   q->id = NewExecutionId();
   q->query = query;
@@ -268,7 +286,15 @@ void AthenaService::Loop() {
       continue;
     }
     absl::Time started = absl::Now();
-    auto out = engine_.Run(q->query, q->database, **con, q->parameters);
+    // Last resort: an exception from the engine fails this query, never the process.
+    absl::StatusOr<athena::StatementOutput> out = absl::InternalError("not run");
+    try {
+      out = engine_.Run(q->query, q->database, **con, q->parameters);
+    } catch (const std::exception& e) {
+      out = absl::InternalError(StrCat("Internal error while running the query: ", e.what()));
+    } catch (...) {
+      out = absl::InternalError("Internal error while running the query");
+    }
     absl::Time finished = absl::Now();
     // Results go to S3 before the state says SUCCEEDED (as Athena does), but without the
     // service lock, so GetQueryExecution polls don't wait behind the write.

@@ -240,6 +240,7 @@ absl::StatusOr<StatementOutput> Engine::Run(const std::string& sql_in, const std
         return absl::AlreadyExistsError(StrCat("View already exists: ", db, ".", st.write.table.name));
       }
       RETURN_IF_ERROR(PrepareViews(st.write.query, db, con, &out.data_scanned_bytes));
+      RETURN_IF_ERROR(CheckQuery(TranslateFormats(st.write.query), con, db));
       auto described = con.Query("DESCRIBE " + TranslateFormats(st.write.query));
       if (!described.ok()) return AthenaError(described.status(), db);
       Json cols = Json::array(), presto_cols = Json::array();

@@ -217,6 +217,7 @@ absl::StatusOr<StatementOutput> Engine::RunWrite(const WriteQuery& w, bool creat
 
   RETURN_IF_ERROR(PrepareViews(w.query, db, con, &out.data_scanned_bytes));
   std::string query = TranslateFormats(w.query);
+  RETURN_IF_ERROR(CheckQuery(query, con, db));
   auto described = con.Query("DESCRIBE " + query);
   if (!described.ok()) return AthenaError(described.status(), db);
   std::vector<std::pair<std::string, std::string>> columns;  // name, DuckDB type

@@ -313,6 +313,17 @@ absl::Status SqlJob::RunStatement(std::string sql, int number, int line) {
                                                   "' statements are not allowed in a job script; jobs read and write "
                                                   "the lake through s3:// names")));
   }
+  // The client's text against the Glue job policy (sql/guard.h): no engine functions,
+  // host files or other front ends' catalogs; the rewritten text (which reads the lake
+  // files sluice chose) is then checked for one statement of an allowed type.
+  SqlPolicy policy = GlueJobPolicy(schema_);
+  {
+    auto attached = con_.AttachedCatalogs();
+    if (!attached.ok()) return fail(attached.status());
+    if (auto st = CheckSqlText(sql, policy, *attached); !st.ok()) return fail(st);
+  }
+  policy.check_functions = false;
+  policy.check_paths = false;
   CopyTarget target;
   auto rewritten = Rewrite(sql, &target);
   if (!rewritten.ok()) {
@@ -321,7 +332,7 @@ absl::Status SqlJob::RunStatement(std::string sql, int number, int line) {
   }
   if (auto st = DefineCatalogViews(*rewritten); !st.ok()) return fail(st);
   absl::Time t0 = absl::Now();
-  auto result = con_.Query(athena::TranslateFormats(*rewritten));
+  auto result = con_.QueryChecked(athena::TranslateFormats(*rewritten), policy);
   if (!result.ok()) {
     if (target.present) athena::RemoveTree(target.scratch);
     return fail(result.status());

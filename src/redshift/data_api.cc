@@ -477,7 +477,7 @@ void RedshiftDataService::Run(const std::shared_ptr<Statement>& st) {
   }
 
   // Runs one SQL text; the last result of a multi-statement text is the statement's result.
-  auto run_sql = [&](const std::string& sql) -> absl::StatusOr<WarehouseResult> {
+  auto run_sql_unguarded = [&](const std::string& sql) -> absl::StatusOr<WarehouseResult> {
     if (!st->params.empty()) {
       ASSIGN_OR_RETURN(auto bound, redshift::BindNamedParameters(sql, st->params));
       if (!bound.second.empty()) return session->ExecuteParams(bound.first, bound.second);
@@ -485,6 +485,16 @@ void RedshiftDataService::Run(const std::shared_ptr<Statement>& st) {
     ASSIGN_OR_RETURN(std::vector<WarehouseResult> results, session->Execute(sql));
     if (results.empty()) return WarehouseResult{};
     return std::move(results.back());
+  };
+  // Last resort: an exception fails this statement (XX000), never the worker or process.
+  auto run_sql = [&](const std::string& sql) -> absl::StatusOr<WarehouseResult> {
+    try {
+      return run_sql_unguarded(sql);
+    } catch (const std::exception& e) {
+      return WarehouseError("XX000", StrCat("internal error: ", e.what()));
+    } catch (...) {
+      return WarehouseError("XX000", "internal error");
+    }
   };
   auto cancelled = [&] {
     std::lock_guard lock(mu_);

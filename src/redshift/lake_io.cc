@@ -54,6 +54,11 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitS3Uri(const std::string
   std::string bucket(s.substr(0, slash));
   std::string rest = slash == std::string_view::npos ? "" : std::string(s.substr(slash + 1));
   if (bucket.empty()) return WarehouseError("XX000", StrCat("Invalid S3 URI '", uri, "': no bucket"));
+  for (auto segment : Split(rest, '/', true)) {
+    if (segment == "." || segment == "..") {
+      return WarehouseError("XX000", StrCat("Invalid S3 URI '", uri, "': a path segment is '", std::string(segment), "'"));
+    }
+  }
   return std::make_pair(bucket, rest);
 }
 

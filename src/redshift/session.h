@@ -45,6 +45,11 @@ class Session : public WarehouseSession {
   // DuckDB SQL on the session's connection; errors mapped to SQLSTATEs.
   absl::StatusOr<QueryResult> Duck(const std::string& sql);
   absl::Status DuckExec(const std::string& sql);
+  // A client's statement (translated): checked against the warehouse's policy
+  // (sql/guard.h) and run; refusals become 42501 / 0A000 / 42601.
+  absl::StatusOr<QueryResult> DuckChecked(const std::string& sql);
+  // The same check without running it (for client SQL sluice wraps: UNLOAD, DESCRIBE).
+  absl::Status CheckClientSql(const std::string& sql);
   bool cancelled() const { return cancelled_.load(); }
   // Fails with 57014 when Cancel() was called during the current statement.
   absl::Status CheckCancelled() const;

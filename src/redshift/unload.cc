@@ -174,6 +174,7 @@ absl::StatusOr<WarehouseResult> Session::Unload(const std::string& sql) {
   RETURN_IF_ERROR(RefreshExternal(Lex(query)));
   TranslateContext ctx{database_, user_};
   ASSIGN_OR_RETURN(Translation tr, Translate(query, ctx));
+  RETURN_IF_ERROR(CheckClientSql(tr.sql));  // UNLOAD ('<query>'): a query of the warehouse's own
   std::string scratch = StrCat(wh_.lake().scratch_dir(), "/redshift-unload-", RandomHex(16));
   RETURN_IF_ERROR(MakeDirs(scratch));
   struct Cleanup {

@@ -345,6 +345,30 @@ absl::StatusOr<QueryResult> Session::Duck(const std::string& sql) {
 
 absl::Status Session::DuckExec(const std::string& sql) { return Duck(sql).status(); }
 
+namespace {
+
+// A refusal of sql/guard.h as a PostgreSQL error.
+absl::Status GuardError(const absl::Status& st) {
+  if (absl::IsPermissionDenied(st)) return WarehouseError("42501", std::string(st.message()));
+  if (absl::IsUnimplemented(st)) return WarehouseError("0A000", std::string(st.message()));
+  return MapError(st);
+}
+
+}  // namespace
+
+absl::StatusOr<QueryResult> Session::DuckChecked(const std::string& sql) {
+  auto r = con_->QueryChecked(sql, WarehousePolicy(wh_.Databases()));
+  if (!r.ok()) {
+    if (cancelled_.load()) return WarehouseError("57014", "canceling statement due to user request");
+    return GuardError(r.status());
+  }
+  return r;
+}
+
+absl::Status Session::CheckClientSql(const std::string& sql) {
+  return GuardError(con_->CheckStatement(sql, WarehousePolicy(wh_.Databases())));
+}
+
 absl::StatusOr<std::vector<WarehouseResult>> Session::Execute(const std::string& sql) {
   std::vector<WarehouseResult> out;
   std::vector<std::string> stmts = SplitStatements(sql);
@@ -463,8 +487,13 @@ absl::StatusOr<WarehouseResult> Session::Dispatch(const std::string& sql) {
 absl::StatusOr<WarehouseResult> Session::RunTranslated(const std::string& sql, const std::vector<Token>& t) {
   TranslateContext ctx{database_, user_};
   ASSIGN_OR_RETURN(Translation tr, Translate(sql, ctx));
+  {
+    // The text first: the translation's own statements (sequences) run before it.
+    ASSIGN_OR_RETURN(auto attached, con_->AttachedCatalogs());
+    RETURN_IF_ERROR(GuardError(CheckSqlText(tr.sql, WarehousePolicy(wh_.Databases()), attached)));
+  }
   for (const auto& b : tr.before) RETURN_IF_ERROR(DuckExec(b));
-  ASSIGN_OR_RETURN(QueryResult q, Duck(tr.sql));
+  ASSIGN_OR_RETURN(QueryResult q, DuckChecked(tr.sql));
   WarehouseResult r;
   bool rows = IsRowStatement(t) || HasWord(t, "RETURNING");
   bool is_dml = t[0].Is("INSERT") || t[0].Is("UPDATE") || t[0].Is("DELETE") || t[0].Is("MERGE");
@@ -639,6 +668,7 @@ absl::StatusOr<WarehouseResult> Session::Describe(const std::string& sql) {
   TranslateContext ctx{database_, user_};
   ASSIGN_OR_RETURN(Translation tr, Translate(text, ctx));
   RETURN_IF_ERROR(RefreshExternal(t));
+  RETURN_IF_ERROR(CheckClientSql(tr.sql));
   ASSIGN_OR_RETURN(QueryResult q, Duck(StrCat("DESCRIBE ", tr.sql)));
   for (const auto& row : q.rows) {
     r.columns.push_back(row.size() > 0 && row[0] ? *row[0] : "");

@@ -8,8 +8,13 @@
 
 namespace sluice {
 
+// The host paths error text must not show; shared (read-only once queries run) by the
+// database and its connections, so a connection never points into a freed database.
+using Aliases = std::shared_ptr<std::vector<PathAlias>>;
+
 struct Database::Impl {
   duckdb_database db = nullptr;
+  Aliases aliases = std::make_shared<std::vector<PathAlias>>();
   ~Impl() {
     if (db) duckdb_close(&db);
   }
@@ -17,6 +22,7 @@ struct Database::Impl {
 
 struct Connection::Impl {
   duckdb_connection con = nullptr;
+  Aliases aliases;
   bool profiling = false;  // the profiler is on (QueryProfiled turned it on)
   ~Impl() {
     if (con) duckdb_disconnect(&con);
@@ -47,19 +53,25 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& 
 
 absl::StatusOr<std::unique_ptr<Connection>> Database::Connect() {
   auto impl = std::make_unique<Connection::Impl>();
+  impl->aliases = impl_->aliases;
   if (duckdb_connect(impl_->db, &impl->con) != DuckDBSuccess) return absl::InternalError("duckdb: cannot connect");
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
+}
+
+void Database::AddPathAlias(std::string path, std::string alias) {
+  impl_->aliases->push_back({std::move(path), std::move(alias)});
 }
 
 namespace {
 
 // Turns a duckdb_result (success or failure) into a QueryResult or a Status; destroys it.
-absl::StatusOr<QueryResult> Materialize(duckdb_state state, duckdb_result& r) {
+// Error text has the host paths of `aliases` replaced.
+absl::StatusOr<QueryResult> Materialize(duckdb_state state, duckdb_result& r, const Aliases& aliases = nullptr) {
   if (state != DuckDBSuccess) {
     const char* e = duckdb_result_error(&r);
     std::string msg = e ? e : "unknown error";
     duckdb_destroy_result(&r);
-    return absl::InvalidArgumentError(msg);
+    return absl::InvalidArgumentError(aliases ? ScrubPaths(std::move(msg), *aliases) : msg);
   }
   QueryResult out;
   idx_t cols = duckdb_column_count(&r);
@@ -117,7 +129,7 @@ absl::StatusOr<QueryResult> Materialize(duckdb_state state, duckdb_result& r) {
 absl::StatusOr<QueryResult> Connection::Query(const std::string& sql) {
   duckdb_result r;
   duckdb_state state = duckdb_query(impl_->con, sql.c_str(), &r);
-  return Materialize(state, r);
+  return Materialize(state, r, impl_->aliases);
 }
 
 namespace {
@@ -196,9 +208,82 @@ absl::StatusOr<QueryResult> Connection::QueryProfiled(const std::string& sql, st
   }
   duckdb_result r;
   duckdb_state state = duckdb_query(impl_->con, sql.c_str(), &r);
-  auto result = Materialize(state, r);
+  auto result = Materialize(state, r, impl_->aliases);
   if (!result.ok()) return result;
   // The profile belongs to the connection and lives until its next query.
+  if (duckdb_profiling_info root = duckdb_get_profiling_info(impl_->con)) CollectOperators(root, 0, operators);
+  return result;
+}
+
+absl::StatusOr<std::set<std::string>> Connection::AttachedCatalogs() {
+  ASSIGN_OR_RETURN(QueryResult q, Query("SELECT lower(database_name) FROM duckdb_databases()"));
+  std::set<std::string> out;
+  for (const auto& row : q.rows) {
+    if (!row.empty() && row[0]) out.insert(*row[0]);
+  }
+  return out;
+}
+
+namespace {
+
+// The one statement of `sql`, checked (sql/guard.h) and prepared into *out (which the
+// caller destroys when this returns OK).
+absl::Status PrepareChecked(duckdb_connection con, const Aliases& aliases, const std::string& sql,
+                            const SqlPolicy& policy, const std::set<std::string>& attached,
+                            duckdb_prepared_statement* out) {
+  RETURN_IF_ERROR(CheckSqlText(sql, policy, attached));
+  duckdb_extracted_statements extracted = nullptr;
+  idx_t n = duckdb_extract_statements(con, sql.c_str(), &extracted);
+  if (n != 1) {
+    const char* e = n == 0 ? duckdb_extract_statements_error(extracted) : nullptr;
+    std::string msg = e ? ScrubPaths(e, *aliases) : "";
+    duckdb_destroy_extracted(&extracted);
+    if (n > 1) return TooManyStatements(policy, static_cast<int>(n));
+    return absl::InvalidArgumentError(msg.empty() ? "Parser Error: empty statement" : msg);
+  }
+  duckdb_state st = duckdb_prepare_extracted_statement(con, extracted, 0, out);
+  duckdb_destroy_extracted(&extracted);
+  if (st != DuckDBSuccess) {
+    const char* e = duckdb_prepare_error(*out);
+    std::string msg = ScrubPaths(e ? e : "cannot prepare the statement", *aliases);
+    duckdb_destroy_prepare(out);
+    return absl::InvalidArgumentError(msg);
+  }
+  absl::Status type = CheckStatementType(static_cast<int>(duckdb_prepared_statement_type(*out)), policy, sql);
+  if (!type.ok()) duckdb_destroy_prepare(out);
+  return type;
+}
+
+}  // namespace
+
+absl::Status Connection::CheckStatement(const std::string& sql, const SqlPolicy& policy) {
+  ASSIGN_OR_RETURN(auto attached, AttachedCatalogs());
+  duckdb_prepared_statement stmt = nullptr;
+  RETURN_IF_ERROR(PrepareChecked(impl_->con, impl_->aliases, sql, policy, attached, &stmt));
+  duckdb_destroy_prepare(&stmt);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QueryResult> Connection::QueryChecked(const std::string& sql, const SqlPolicy& policy,
+                                                     std::vector<OperatorProfile>* operators) {
+  if (operators) {
+    operators->clear();
+    if (!impl_->profiling) {
+      RETURN_IF_ERROR(Execute(
+          "SET custom_profiling_settings = '{\"OPERATOR_NAME\": \"true\", \"OPERATOR_TYPE\": \"true\", "
+          "\"EXTRA_INFO\": \"true\"}'"));
+      RETURN_IF_ERROR(Execute("PRAGMA enable_profiling = 'no_output'"));
+      impl_->profiling = true;
+    }
+  }
+  ASSIGN_OR_RETURN(auto attached, AttachedCatalogs());
+  duckdb_prepared_statement stmt = nullptr;
+  RETURN_IF_ERROR(PrepareChecked(impl_->con, impl_->aliases, sql, policy, attached, &stmt));
+  duckdb_result r;
+  duckdb_state state = duckdb_execute_prepared(stmt, &r);
+  duckdb_destroy_prepare(&stmt);
+  auto result = Materialize(state, r, impl_->aliases);
+  if (!result.ok() || !operators) return result;
   if (duckdb_profiling_info root = duckdb_get_profiling_info(impl_->con)) CollectOperators(root, 0, operators);
   return result;
 }

@@ -4,10 +4,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "sql/guard.h"
 
 // The engine boundary: the only module that includes duckdb.h. One Database per process
 // (Athena, Glue jobs, the warehouse and the lake share it); Connections are cheap and
@@ -50,6 +52,9 @@ class Database {
   static absl::StatusOr<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
   ~Database();
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
+  // Host paths that error text from any connection must not show (sql/guard.h ScrubPaths):
+  // each becomes its alias. REQUIRES: before connections run queries (at start-up).
+  void AddPathAlias(std::string path, std::string alias);
 
  private:
   struct Impl;
@@ -67,6 +72,16 @@ class Connection {
   // it stays on, its cost is a few microseconds). *operators is empty when DuckDB kept no
   // profile (e.g. a count(*) answered from Parquet metadata alone).
   absl::StatusOr<QueryResult> QueryProfiled(const std::string& sql, std::vector<OperatorProfile>* operators);
+  // A statement from a client of a front end: checked against `policy` (sql/guard.h: the
+  // text, then DuckDB's parser: exactly one statement of an allowed type) and run as
+  // prepared, so what ran is what was checked. With `operators`, as QueryProfiled.
+  absl::StatusOr<QueryResult> QueryChecked(const std::string& sql, const SqlPolicy& policy,
+                                           std::vector<OperatorProfile>* operators = nullptr);
+  // The same checks without running the statement (for client SQL sluice wraps, e.g.
+  // COPY (<query>) TO ...).
+  absl::Status CheckStatement(const std::string& sql, const SqlPolicy& policy);
+  // The catalogs (DuckDB databases) attached now, lower case.
+  absl::StatusOr<std::set<std::string>> AttachedCatalogs();
   // Cancels the query running on this connection (thread-safe).
   void Interrupt();
   // One statement with $1/? parameters, bound and run any number of times.
