@@ -651,3 +651,26 @@ def test_step_functions_wait_for_task_token_with_a_handler_calling_back(lsrv, la
                  timeout=30, what="the execution")
     assert d["status"] == "SUCCEEDED", d
     assert json.loads(d["output"]) == {"approved": "ops"}
+
+
+def test_layers_are_the_functions_opt(lam):
+    layer = fname("lib")
+    v1 = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip({"python/greet.py": "WORD = 'one'\n"})},
+                                   CompatibleRuntimes=["python3.12"])
+    v2 = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip({"python/greet.py": "WORD = 'two'\n"})})
+    assert (v1["Version"], v2["Version"]) == (1, 2)
+    assert v2["LayerVersionArn"] == v2["LayerArn"] + ":2"
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=layer)["LayerVersions"]] == [2, 1]
+    assert lam.get_layer_version_by_arn(Arn=v1["LayerVersionArn"])["Version"] == 1
+    name = fname("layered")
+    code = "import greet\ndef handler(e, c):\n    return greet.WORD\n"
+    out = create(lam, name, make_zip({"app.py": code}), Layers=[v1["LayerVersionArn"]])
+    assert out["Layers"][0]["Arn"] == v1["LayerVersionArn"]
+    assert invoke(lam, name)[1] == "one"
+    lam.update_function_configuration(FunctionName=name, Layers=[v2["LayerVersionArn"]])
+    assert invoke(lam, name)[1] == "two"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName=name, Layers=[v2["LayerArn"] + ":9"])
+    assert client_error(e) == ("InvalidParameterValueException", 400)
+    lam.delete_layer_version(LayerName=layer, VersionNumber=1)
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=layer)["LayerVersions"]] == [2]

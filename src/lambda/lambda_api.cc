@@ -206,6 +206,24 @@ const std::map<std::string, Handler>& Handlers() {
       {"DeleteAlias",
        NoContent([](auto& s, Call& c, const Json&) { return s.DeleteAlias(c.Label("FunctionName"), c.Label("Name")); })},
       {"ListAliases", WithJson([](auto& s, Call& c, const Json&) { return s.ListAliases(c.Label("FunctionName")); })},
+      {"PublishLayerVersion",
+       WithJson([](auto& s, Call& c, const Json& in) { return s.PublishLayerVersion(c.Label("LayerName"), in); })},
+      {"GetLayerVersion", WithJson([](auto& s, Call& c, const Json&) -> absl::StatusOr<Json> {
+         int64_t v = 0;
+         ParseNumber(c.Label("VersionNumber"), &v);
+         return s.GetLayerVersion(c.Label("LayerName"), v);
+       })},
+      {"GetLayerVersionByArn", WithJson([](auto& s, Call& c, const Json&) {
+         const std::string* arn = c.req.Query("Arn");
+         return s.LayerVersionByArn(arn ? *arn : "");
+       })},
+      {"ListLayerVersions", WithJson([](auto& s, Call& c, const Json&) { return s.ListLayerVersions(c.Label("LayerName")); })},
+      {"ListLayers", WithJson([](auto& s, Call&, const Json&) -> absl::StatusOr<Json> { return s.ListLayers(); })},
+      {"DeleteLayerVersion", NoContent([](auto& s, Call& c, const Json&) {
+         int64_t v = 0;
+         ParseNumber(c.Label("VersionNumber"), &v);
+         return s.DeleteLayerVersion(c.Label("LayerName"), v);
+       })},
       {"AddPermission",
        WithJson([](auto& s, Call& c, const Json& in) { return s.AddPermission(c.Label("FunctionName"), in); })},
       {"GetPolicy", WithJson([](auto& s, Call& c, const Json&) { return s.GetPolicy(c.Label("FunctionName")); })},

@@ -159,6 +159,7 @@ absl::Status LambdaService::Load() {
     next_async_id_ = std::max(next_async_id_, a->Int(0) + 1);
     queue_[a->Int(0)] = std::move(item);
   }
+  RETURN_IF_ERROR(LoadLayers(*db));
   return esm_->Load(*db);
 }
 
@@ -341,8 +342,21 @@ absl::Status LambdaService::ApplyConfiguration(const Json& in, Json& config, boo
     }
     config["Environment"] = {{"Variables", vars}};
   }
-  if (in.contains("Layers") && !in["Layers"].empty()) {
-    return LambdaStatus(absl::StatusCode::kUnimplemented, "NotImplemented", "Layers are not implemented in Sluice yet");
+  if (in.contains("Layers")) {
+    const Json& layers = in["Layers"];
+    if (!layers.is_array() || layers.size() > 5) {
+      return InvalidParameter("Cannot reference more than 5 layers.");
+    }
+    Json out = Json::array();
+    for (const auto& arn : layers) {
+      ASSIGN_OR_RETURN(Json layer, LayerVersionByArn(arn.get<std::string>()));
+      out.push_back({{"Arn", layer["LayerVersionArn"]}, {"CodeSize", layer["Content"]["CodeSize"]}});
+    }
+    if (out.empty()) {
+      config.erase("Layers");
+    } else {
+      config["Layers"] = out;
+    }
   }
   for (const char* member : {"DeadLetterConfig", "TracingConfig", "KMSKeyArn", "VpcConfig", "LoggingConfig"}) {
     if (in.contains(member)) config[member] = in[member];
@@ -350,7 +364,7 @@ absl::Status LambdaService::ApplyConfiguration(const Json& in, Json& config, boo
   return absl::OkStatus();
 }
 
-absl::Status LambdaService::InstallCode(const std::string& name, int64_t revision, const Json& in, Json& config) {
+absl::StatusOr<std::string> LambdaService::FetchZip(const Json& in) {
   std::string zip;
   if (in.contains("ZipFile")) {
     auto decoded = Base64Decode(in["ZipFile"].get<std::string>());
@@ -375,7 +389,10 @@ absl::Status LambdaService::InstallCode(const std::string& name, int64_t revisio
     return LambdaStatus(absl::StatusCode::kOutOfRange, "RequestEntityTooLargeException",
                         StrCat("Zipped size must be smaller than ", kMaxZip, " bytes"));
   }
-  std::string dir = CodeDir(name, revision);
+  return zip;
+}
+
+absl::Status LambdaService::UnzipInto(const std::string& zip, const std::string& dir) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   absl::Status st = Unzip(zip, dir, kMaxUnzipped);
@@ -385,8 +402,13 @@ absl::Status LambdaService::InstallCode(const std::string& name, int64_t revisio
     if (absl::IsInvalidArgument(st)) {
       return InvalidParameter("Could not unzip uploaded file. Please check your file, then try to upload again.");
     }
-    return st;
   }
+  return st;
+}
+
+absl::Status LambdaService::InstallCode(const std::string& name, int64_t revision, const Json& in, Json& config) {
+  ASSIGN_OR_RETURN(std::string zip, FetchZip(in));
+  RETURN_IF_ERROR(UnzipInto(zip, CodeDir(name, revision)));
   config["CodeSize"] = zip.size();
   config["CodeSha256"] = Base64Encode(Sha256(zip));
   return absl::OkStatus();
