@@ -64,8 +64,9 @@ void LambdaService::Stop() {
   if (esm_) esm_->Stop();
   doomed.clear();  // kills the idle workers
   for (auto& t : dispatchers) t.join();
-  // Busy workers belong to invocations still running; they are killed when released.
-  spawner_.reset();
+  // Busy workers belong to invocations still running; they are killed when released. The
+  // spawner stays (a racing Acquire gets Unavailable from it).
+  if (spawner_) spawner_->Stop();
 }
 
 std::vector<std::string> LambdaService::WorkerEnvironment(const Function& f, const std::string& stream,
