@@ -623,10 +623,19 @@ def test_versions_and_weighted_aliases(lam):
     with pytest.raises(ClientError) as e:
         invoke(lam, name, Qualifier="7")
     assert client_error(e) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        lam.delete_function(FunctionName=name, Qualifier="2")  # the alias routes to it
+    assert client_error(e) == ("ResourceConflictException", 409)
+    with pytest.raises(ClientError) as e:  # qualifiers Sluice does not resolve there are refused
+        lam.put_function_event_invoke_config(FunctionName=name, Qualifier="1", MaximumRetryAttempts=0)
+    assert client_error(e) == ("NotImplemented", 501)
     lam.delete_alias(FunctionName=name, Name="live")
     with pytest.raises(ClientError) as e:
         lam.get_alias(FunctionName=name, Name="live")
     assert client_error(e) == ("ResourceNotFoundException", 404)
+    lam.delete_function(FunctionName=name, Qualifier="1")
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "2"]
+    assert invoke(lam, name)[1]["v"] == 3  # the function itself is still there
 
 
 TOKEN_APP = """

@@ -2,6 +2,7 @@
 // URIs) to LambdaService, and renders Lambda's errors (x-amzn-ErrorType + JSON body).
 #include <functional>
 #include <map>
+#include <set>
 
 #include "base/json.h"
 #include "base/strings.h"
@@ -157,7 +158,11 @@ const std::map<std::string, Handler>& Handlers() {
          const std::string* marker = c.req.Query("Marker");
          return s.ListFunctions(marker ? *marker : "", max);
        })},
-      {"DeleteFunction", NoContent([](auto& s, Call& c, const Json&) { return s.DeleteFunction(c.Label("FunctionName")); })},
+      {"DeleteFunction", NoContent([](auto& s, Call& c, const Json&) {
+         const std::string* q = c.req.Query("Qualifier");
+         if (q && *q != "$LATEST") return s.DeleteVersion(c.Label("FunctionName"), *q);
+         return s.DeleteFunction(c.Label("FunctionName"));
+       })},
       {"UpdateFunctionCode",
        WithJson([](auto& s, Call& c, const Json& in) { return s.UpdateFunctionCode(c.Label("FunctionName"), in); })},
       {"UpdateFunctionConfiguration", WithJson([](auto& s, Call& c, const Json& in) {
@@ -279,6 +284,17 @@ ServiceRoute MakeLambdaService(Lambda& lambda) {
           if (it == Handlers().end()) {
             return ErrorResponse("NotImplemented",
                                  StrCat("The Lambda operation ", match->operation->name, " is not implemented in Sluice yet"),
+                                 req.request_id);
+          }
+          // Qualifiers are resolved by Invoke, GetFunction(Configuration) and DeleteFunction;
+          // elsewhere a version or alias would be ignored, so it is refused instead.
+          static const std::set<std::string> kQualified = {"Invoke", "GetFunction", "GetFunctionConfiguration",
+                                                           "DeleteFunction"};
+          if (const std::string* q = req.Query("Qualifier");
+              q && *q != "$LATEST" && !kQualified.contains(match->operation->name)) {
+            return ErrorResponse("NotImplemented",
+                                 StrCat("The Lambda operation ", match->operation->name,
+                                        " with a Qualifier is not implemented in Sluice yet"),
                                  req.request_id);
           }
           Call call{req, match->labels, body};

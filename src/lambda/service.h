@@ -80,6 +80,7 @@ class LambdaService {
   // Versions and aliases (versions.cc).
   absl::StatusOr<Json> PublishVersion(const std::string& name, const Json& in);
   absl::StatusOr<Json> ListVersionsByFunction(const std::string& name);
+  absl::Status DeleteVersion(const std::string& name, const std::string& version);
   absl::StatusOr<Json> CreateAlias(const std::string& name, const Json& in);
   absl::StatusOr<Json> GetAlias(const std::string& name, const std::string& alias);
   absl::StatusOr<Json> UpdateAlias(const std::string& name, const std::string& alias, const Json& in);
