@@ -595,6 +595,13 @@ exit 1
     assert r["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.InvalidEntrypoint"
 
 
+def fname_published(lam, v_code):
+    """A function created with Publish: the reply is version 1."""
+    name = fname("pub")
+    assert create(lam, name, make_zip({"app.py": v_code % 4}), Publish=True)["Version"] == "1"
+    return name
+
+
 def test_versions_and_weighted_aliases(lam):
     name = fname("ver")
     v_code = "import os\ndef handler(e, c):\n    return {'v': %d, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION']}\n"
@@ -606,6 +613,8 @@ def test_versions_and_weighted_aliases(lam):
     assert lam.publish_version(FunctionName=name)["Version"] == "2"
     lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": v_code % 3}))
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "1", "2"]
+    assert lam.update_function_code(FunctionName=fname_published(lam, v_code), ZipFile=make_zip({"app.py": v_code % 5}),
+                                    Publish=True)["Version"] == "2"
 
     r, body = invoke(lam, name, Qualifier="1")
     assert body == {"v": 1, "version": "1"} and r["ExecutedVersion"] == "1"

@@ -452,12 +452,15 @@ absl::StatusOr<Json> LambdaService::CreateFunction(const Json& in) {
   config["LastUpdateStatus"] = "Successful";
   f.config = config;
   if (in.contains("Tags")) f.tags = in["Tags"].get<std::map<std::string, std::string>>();
-  std::lock_guard lock(mu_);
-  if (functions_.contains(name)) {
-    return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException", StrCat("Function already exist: ", name));
+  {
+    std::lock_guard lock(mu_);
+    if (functions_.contains(name)) {
+      return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException", StrCat("Function already exist: ", name));
+    }
+    RETURN_IF_ERROR(Persist(f));
+    functions_[name] = f;
   }
-  RETURN_IF_ERROR(Persist(f));
-  functions_[name] = f;
+  if (in.value("Publish", false)) return PublishVersion(name, Json::object());  // returns version 1
   return config;
 }
 
@@ -555,14 +558,17 @@ absl::StatusOr<Json> LambdaService::UpdateFunctionCode(const std::string& functi
   DropIdleWorkers(copy.name);
   // Busy workers of the old code finish their invocation first; the folder before the
   // old one is surely unused by now.
-  std::lock_guard lock(mu_);
-  auto it = functions_.find(copy.name);
-  bool kept = false;  // published versions keep their code
-  if (it != functions_.end()) {
-    for (const auto& [v, version] : it->second.versions.items()) kept = kept || version.value("code_revision", int64_t{0}) == old_code - 1;
+  {
+    std::lock_guard lock(mu_);
+    auto it = functions_.find(copy.name);
+    bool kept = false;  // published versions keep their code
+    if (it != functions_.end()) {
+      for (const auto& [v, version] : it->second.versions.items()) kept = kept || version.value("code_revision", int64_t{0}) == old_code - 1;
+    }
+    std::error_code ec;
+    if (!kept) std::filesystem::remove_all(CodeDir(copy.name, old_code - 1), ec);
   }
-  std::error_code ec;
-  if (!kept) std::filesystem::remove_all(CodeDir(copy.name, old_code - 1), ec);
+  if (in.value("Publish", false)) return PublishVersion(copy.name, Json::object());
   return out;
 }
 
