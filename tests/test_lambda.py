@@ -645,6 +645,9 @@ def test_versions_and_weighted_aliases(lam):
     lam.delete_function(FunctionName=name, Qualifier="1")
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "2"]
     assert invoke(lam, name)[1]["v"] == 3  # the function itself is still there
+    listed = [f for page in lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+              for f in page["Functions"]]
+    assert [f["Version"] for f in listed if f["FunctionName"] == name] == ["$LATEST", "2"]
 
 
 TOKEN_APP = """

@@ -156,7 +156,8 @@ const std::map<std::string, Handler>& Handlers() {
          int max = 50;
          if (const std::string* m = c.req.Query("MaxItems")) ParseNumber(*m, &max);
          const std::string* marker = c.req.Query("Marker");
-         return s.ListFunctions(marker ? *marker : "", max);
+         const std::string* version = c.req.Query("FunctionVersion");
+         return s.ListFunctions(marker ? *marker : "", max, version && *version == "ALL");
        })},
       {"DeleteFunction", NoContent([](auto& s, Call& c, const Json&) {
          const std::string* q = c.req.Query("Qualifier");

@@ -481,16 +481,27 @@ absl::StatusOr<Json> LambdaService::GetFunction(const std::string& name) {
   return out;
 }
 
-absl::StatusOr<Json> LambdaService::ListFunctions(const std::string& marker, int max_items) {
+absl::StatusOr<Json> LambdaService::ListFunctions(const std::string& marker, int max_items, bool all_versions) {
   if (max_items <= 0 || max_items > 50) max_items = 50;
   std::lock_guard lock(mu_);
   Json out = {{"Functions", Json::array()}};
+  int listed = 0;
   for (auto it = functions_.upper_bound(marker); it != functions_.end(); ++it) {
-    if (static_cast<int>(out["Functions"].size()) == max_items) {
+    if (listed == max_items) {
       out["NextMarker"] = std::prev(it)->first;
       break;
     }
+    ++listed;
     out["Functions"].push_back(it->second.config);
+    if (!all_versions) continue;
+    // FunctionVersion=ALL: the published versions too, oldest first.
+    std::map<int64_t, Json> versions;
+    for (const auto& [v, doc] : it->second.versions.items()) {
+      int64_t n = 0;
+      ParseNumber(v, &n);
+      versions[n] = doc["config"];
+    }
+    for (auto& [n, c] : versions) out["Functions"].push_back(c);
   }
   return out;
 }

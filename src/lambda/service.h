@@ -57,7 +57,7 @@ class LambdaService {
   absl::StatusOr<Json> CreateFunction(const Json& in);
   absl::StatusOr<Json> GetFunction(const std::string& name);
   absl::StatusOr<Json> GetFunctionConfiguration(const std::string& name);
-  absl::StatusOr<Json> ListFunctions(const std::string& marker, int max_items);
+  absl::StatusOr<Json> ListFunctions(const std::string& marker, int max_items, bool all_versions);
   absl::Status DeleteFunction(const std::string& name);
   absl::StatusOr<Json> UpdateFunctionCode(const std::string& name, const Json& in);
   absl::StatusOr<Json> UpdateFunctionConfiguration(const std::string& name, const Json& in);
