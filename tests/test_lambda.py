@@ -595,6 +595,13 @@ exit 1
     assert r["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.InvalidEntrypoint"
 
 
+def fname_published(lam, v_code):
+    """A function created with Publish: the reply is version 1."""
+    name = fname("pub")
+    assert create(lam, name, make_zip({"app.py": v_code % 4}), Publish=True)["Version"] == "1"
+    return name
+
+
 def test_versions_and_weighted_aliases(lam):
     name = fname("ver")
     v_code = "import os\ndef handler(e, c):\n    return {'v': %d, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION']}\n"
@@ -606,6 +613,8 @@ def test_versions_and_weighted_aliases(lam):
     assert lam.publish_version(FunctionName=name)["Version"] == "2"
     lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": v_code % 3}))
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "1", "2"]
+    assert lam.update_function_code(FunctionName=fname_published(lam, v_code), ZipFile=make_zip({"app.py": v_code % 5}),
+                                    Publish=True)["Version"] == "2"
 
     r, body = invoke(lam, name, Qualifier="1")
     assert body == {"v": 1, "version": "1"} and r["ExecutedVersion"] == "1"
@@ -623,10 +632,22 @@ def test_versions_and_weighted_aliases(lam):
     with pytest.raises(ClientError) as e:
         invoke(lam, name, Qualifier="7")
     assert client_error(e) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        lam.delete_function(FunctionName=name, Qualifier="2")  # the alias routes to it
+    assert client_error(e) == ("ResourceConflictException", 409)
+    with pytest.raises(ClientError) as e:  # qualifiers Sluice does not resolve there are refused
+        lam.put_function_event_invoke_config(FunctionName=name, Qualifier="1", MaximumRetryAttempts=0)
+    assert client_error(e) == ("NotImplemented", 501)
     lam.delete_alias(FunctionName=name, Name="live")
     with pytest.raises(ClientError) as e:
         lam.get_alias(FunctionName=name, Name="live")
     assert client_error(e) == ("ResourceNotFoundException", 404)
+    lam.delete_function(FunctionName=name, Qualifier="1")
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "2"]
+    assert invoke(lam, name)[1]["v"] == 3  # the function itself is still there
+    listed = [f for page in lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+              for f in page["Functions"]]
+    assert [f["Version"] for f in listed if f["FunctionName"] == name] == ["$LATEST", "2"]
 
 
 TOKEN_APP = """
@@ -651,3 +672,26 @@ def test_step_functions_wait_for_task_token_with_a_handler_calling_back(lsrv, la
                  timeout=30, what="the execution")
     assert d["status"] == "SUCCEEDED", d
     assert json.loads(d["output"]) == {"approved": "ops"}
+
+
+def test_layers_are_the_functions_opt(lam):
+    layer = fname("lib")
+    v1 = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip({"python/greet.py": "WORD = 'one'\n"})},
+                                   CompatibleRuntimes=["python3.12"])
+    v2 = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip({"python/greet.py": "WORD = 'two'\n"})})
+    assert (v1["Version"], v2["Version"]) == (1, 2)
+    assert v2["LayerVersionArn"] == v2["LayerArn"] + ":2"
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=layer)["LayerVersions"]] == [2, 1]
+    assert lam.get_layer_version_by_arn(Arn=v1["LayerVersionArn"])["Version"] == 1
+    name = fname("layered")
+    code = "import greet\ndef handler(e, c):\n    return greet.WORD\n"
+    out = create(lam, name, make_zip({"app.py": code}), Layers=[v1["LayerVersionArn"]])
+    assert out["Layers"][0]["Arn"] == v1["LayerVersionArn"]
+    assert invoke(lam, name)[1] == "one"
+    lam.update_function_configuration(FunctionName=name, Layers=[v2["LayerVersionArn"]])
+    assert invoke(lam, name)[1] == "two"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName=name, Layers=[v2["LayerArn"] + ":9"])
+    assert client_error(e) == ("InvalidParameterValueException", 400)
+    lam.delete_layer_version(LayerName=layer, VersionNumber=1)
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=layer)["LayerVersions"]] == [2]

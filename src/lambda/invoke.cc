@@ -64,18 +64,34 @@ void LambdaService::Stop() {
   if (esm_) esm_->Stop();
   doomed.clear();  // kills the idle workers
   for (auto& t : dispatchers) t.join();
-  // Busy workers belong to invocations still running; they are killed when released.
-  spawner_.reset();
+  // Busy workers belong to invocations still running; they are killed when released. The
+  // spawner stays (a racing Acquire gets Unavailable from it).
+  if (spawner_) spawner_->Stop();
 }
 
 std::vector<std::string> LambdaService::WorkerEnvironment(const Function& f, const std::string& stream,
-                                                          const std::string& tmp) const {
+                                                          const std::string& tmp, const std::string& opt) const {
   const Json& c = f.config;
   std::string code = CodeDir(f.name, f.code_revision);
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string_view v(*e);
-    if (v.starts_with("PATH=") || v.starts_with("LANG=") || v.starts_with("LC_")) env.emplace_back(v);
+    if (v.starts_with("PATH=") && !opt.empty()) {
+      env.push_back(StrCat("PATH=", opt, "/bin:", v.substr(5)));
+    } else if (v.starts_with("PATH=") || v.starts_with("LANG=") || v.starts_with("LC_")) {
+      env.emplace_back(v);
+    }
+  }
+  // Layers are this function's /opt: their python/, nodejs/node_modules, bin/ and lib/.
+  std::string pythonpath = code, nodepath = code;
+  if (!opt.empty()) {
+    pythonpath += ":" + opt + "/python";
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(opt + "/python/lib", ec)) {
+      pythonpath += ":" + e.path().string() + "/site-packages";
+    }
+    nodepath += ":" + opt + "/nodejs/node_modules";
+    env.push_back(StrCat("LD_LIBRARY_PATH=", opt, "/lib"));
   }
   auto add = [&](std::string_view k, const std::string& v) { env.push_back(StrCat(k, "=", v)); };
   add("TZ", ":UTC");
@@ -96,9 +112,9 @@ std::vector<std::string> LambdaService::WorkerEnvironment(const Function& f, con
   if (!endpoint_.empty()) add("AWS_ENDPOINT_URL", endpoint_);
   add("TMPDIR", tmp);
   add("HOME", tmp);
-  add("PYTHONPATH", code);
+  add("PYTHONPATH", pythonpath);
   add("PYTHONUNBUFFERED", "1");
-  add("NODE_PATH", code);
+  add("NODE_PATH", nodepath);
   if (c.contains("Environment")) {
     const Json& vars = c["Environment"]["Variables"];
     if (vars.is_object()) {
@@ -131,6 +147,7 @@ std::string LambdaService::PythonExecutable() {
 absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Function& f) {
   std::string runtime = f.config.value("Runtime", "");
   std::string code = CodeDir(f.name, f.code_revision);
+  ASSIGN_OR_RETURN(std::string opt, OptDir(f));
   WorkerSpec spec;
   if (runtime.starts_with("python")) {
     spec.argv = {PythonExecutable(), dir_ + "/runtime/python_bootstrap.py"};
@@ -138,6 +155,7 @@ absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Functio
     spec.argv = {options_.node, dir_ + "/runtime/nodejs_bootstrap.js"};
   } else {
     std::string bootstrap = code + "/bootstrap";
+    if (::access(bootstrap.c_str(), F_OK) != 0 && !opt.empty()) bootstrap = opt + "/bootstrap";  // a runtime layer
     if (::access(bootstrap.c_str(), X_OK) != 0) {
       return LambdaStatus(absl::StatusCode::kFailedPrecondition, "Runtime.InvalidEntrypoint",
                           ::access(bootstrap.c_str(), F_OK) == 0
@@ -156,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Worker>> LambdaService::StartWorker(const Functio
   spec.tmp_dir = StrCat(dir_, "/tmp/", id);
   RETURN_IF_ERROR(MakeDirs(spec.tmp_dir));
   spec.cwd = code;
-  spec.env = WorkerEnvironment(f, stream, spec.tmp_dir);
+  spec.env = WorkerEnvironment(f, stream, spec.tmp_dir, opt);
   ASSIGN_OR_RETURN(auto worker, Worker::Start(*spawner_, std::move(spec)));
   worker->revision = static_cast<int>(f.revision);
   return worker;

@@ -2,6 +2,7 @@
 // URIs) to LambdaService, and renders Lambda's errors (x-amzn-ErrorType + JSON body).
 #include <functional>
 #include <map>
+#include <set>
 
 #include "base/json.h"
 #include "base/strings.h"
@@ -155,9 +156,14 @@ const std::map<std::string, Handler>& Handlers() {
          int max = 50;
          if (const std::string* m = c.req.Query("MaxItems")) ParseNumber(*m, &max);
          const std::string* marker = c.req.Query("Marker");
-         return s.ListFunctions(marker ? *marker : "", max);
+         const std::string* version = c.req.Query("FunctionVersion");
+         return s.ListFunctions(marker ? *marker : "", max, version && *version == "ALL");
        })},
-      {"DeleteFunction", NoContent([](auto& s, Call& c, const Json&) { return s.DeleteFunction(c.Label("FunctionName")); })},
+      {"DeleteFunction", NoContent([](auto& s, Call& c, const Json&) {
+         const std::string* q = c.req.Query("Qualifier");
+         if (q && *q != "$LATEST") return s.DeleteVersion(c.Label("FunctionName"), *q);
+         return s.DeleteFunction(c.Label("FunctionName"));
+       })},
       {"UpdateFunctionCode",
        WithJson([](auto& s, Call& c, const Json& in) { return s.UpdateFunctionCode(c.Label("FunctionName"), in); })},
       {"UpdateFunctionConfiguration", WithJson([](auto& s, Call& c, const Json& in) {
@@ -206,6 +212,24 @@ const std::map<std::string, Handler>& Handlers() {
       {"DeleteAlias",
        NoContent([](auto& s, Call& c, const Json&) { return s.DeleteAlias(c.Label("FunctionName"), c.Label("Name")); })},
       {"ListAliases", WithJson([](auto& s, Call& c, const Json&) { return s.ListAliases(c.Label("FunctionName")); })},
+      {"PublishLayerVersion",
+       WithJson([](auto& s, Call& c, const Json& in) { return s.PublishLayerVersion(c.Label("LayerName"), in); })},
+      {"GetLayerVersion", WithJson([](auto& s, Call& c, const Json&) -> absl::StatusOr<Json> {
+         int64_t v = 0;
+         ParseNumber(c.Label("VersionNumber"), &v);
+         return s.GetLayerVersion(c.Label("LayerName"), v);
+       })},
+      {"GetLayerVersionByArn", WithJson([](auto& s, Call& c, const Json&) {
+         const std::string* arn = c.req.Query("Arn");
+         return s.LayerVersionByArn(arn ? *arn : "");
+       })},
+      {"ListLayerVersions", WithJson([](auto& s, Call& c, const Json&) { return s.ListLayerVersions(c.Label("LayerName")); })},
+      {"ListLayers", WithJson([](auto& s, Call&, const Json&) -> absl::StatusOr<Json> { return s.ListLayers(); })},
+      {"DeleteLayerVersion", NoContent([](auto& s, Call& c, const Json&) {
+         int64_t v = 0;
+         ParseNumber(c.Label("VersionNumber"), &v);
+         return s.DeleteLayerVersion(c.Label("LayerName"), v);
+       })},
       {"AddPermission",
        WithJson([](auto& s, Call& c, const Json& in) { return s.AddPermission(c.Label("FunctionName"), in); })},
       {"GetPolicy", WithJson([](auto& s, Call& c, const Json&) { return s.GetPolicy(c.Label("FunctionName")); })},
@@ -261,6 +285,17 @@ ServiceRoute MakeLambdaService(Lambda& lambda) {
           if (it == Handlers().end()) {
             return ErrorResponse("NotImplemented",
                                  StrCat("The Lambda operation ", match->operation->name, " is not implemented in Sluice yet"),
+                                 req.request_id);
+          }
+          // Qualifiers are resolved by Invoke, GetFunction(Configuration) and DeleteFunction;
+          // elsewhere a version or alias would be ignored, so it is refused instead.
+          static const std::set<std::string> kQualified = {"Invoke", "GetFunction", "GetFunctionConfiguration",
+                                                           "DeleteFunction"};
+          if (const std::string* q = req.Query("Qualifier");
+              q && *q != "$LATEST" && !kQualified.contains(match->operation->name)) {
+            return ErrorResponse("NotImplemented",
+                                 StrCat("The Lambda operation ", match->operation->name,
+                                        " with a Qualifier is not implemented in Sluice yet"),
                                  req.request_id);
           }
           Call call{req, match->labels, body};

@@ -159,6 +159,7 @@ absl::Status LambdaService::Load() {
     next_async_id_ = std::max(next_async_id_, a->Int(0) + 1);
     queue_[a->Int(0)] = std::move(item);
   }
+  RETURN_IF_ERROR(LoadLayers(*db));
   return esm_->Load(*db);
 }
 
@@ -341,8 +342,21 @@ absl::Status LambdaService::ApplyConfiguration(const Json& in, Json& config, boo
     }
     config["Environment"] = {{"Variables", vars}};
   }
-  if (in.contains("Layers") && !in["Layers"].empty()) {
-    return LambdaStatus(absl::StatusCode::kUnimplemented, "NotImplemented", "Layers are not implemented in Sluice yet");
+  if (in.contains("Layers")) {
+    const Json& layers = in["Layers"];
+    if (!layers.is_array() || layers.size() > 5) {
+      return InvalidParameter("Cannot reference more than 5 layers.");
+    }
+    Json out = Json::array();
+    for (const auto& arn : layers) {
+      ASSIGN_OR_RETURN(Json layer, LayerVersionByArn(arn.get<std::string>()));
+      out.push_back({{"Arn", layer["LayerVersionArn"]}, {"CodeSize", layer["Content"]["CodeSize"]}});
+    }
+    if (out.empty()) {
+      config.erase("Layers");
+    } else {
+      config["Layers"] = out;
+    }
   }
   for (const char* member : {"DeadLetterConfig", "TracingConfig", "KMSKeyArn", "VpcConfig", "LoggingConfig"}) {
     if (in.contains(member)) config[member] = in[member];
@@ -350,7 +364,7 @@ absl::Status LambdaService::ApplyConfiguration(const Json& in, Json& config, boo
   return absl::OkStatus();
 }
 
-absl::Status LambdaService::InstallCode(const std::string& name, int64_t revision, const Json& in, Json& config) {
+absl::StatusOr<std::string> LambdaService::FetchZip(const Json& in) {
   std::string zip;
   if (in.contains("ZipFile")) {
     auto decoded = Base64Decode(in["ZipFile"].get<std::string>());
@@ -375,7 +389,10 @@ absl::Status LambdaService::InstallCode(const std::string& name, int64_t revisio
     return LambdaStatus(absl::StatusCode::kOutOfRange, "RequestEntityTooLargeException",
                         StrCat("Zipped size must be smaller than ", kMaxZip, " bytes"));
   }
-  std::string dir = CodeDir(name, revision);
+  return zip;
+}
+
+absl::Status LambdaService::UnzipInto(const std::string& zip, const std::string& dir) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   absl::Status st = Unzip(zip, dir, kMaxUnzipped);
@@ -385,8 +402,13 @@ absl::Status LambdaService::InstallCode(const std::string& name, int64_t revisio
     if (absl::IsInvalidArgument(st)) {
       return InvalidParameter("Could not unzip uploaded file. Please check your file, then try to upload again.");
     }
-    return st;
   }
+  return st;
+}
+
+absl::Status LambdaService::InstallCode(const std::string& name, int64_t revision, const Json& in, Json& config) {
+  ASSIGN_OR_RETURN(std::string zip, FetchZip(in));
+  RETURN_IF_ERROR(UnzipInto(zip, CodeDir(name, revision)));
   config["CodeSize"] = zip.size();
   config["CodeSha256"] = Base64Encode(Sha256(zip));
   return absl::OkStatus();
@@ -430,12 +452,15 @@ absl::StatusOr<Json> LambdaService::CreateFunction(const Json& in) {
   config["LastUpdateStatus"] = "Successful";
   f.config = config;
   if (in.contains("Tags")) f.tags = in["Tags"].get<std::map<std::string, std::string>>();
-  std::lock_guard lock(mu_);
-  if (functions_.contains(name)) {
-    return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException", StrCat("Function already exist: ", name));
+  {
+    std::lock_guard lock(mu_);
+    if (functions_.contains(name)) {
+      return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException", StrCat("Function already exist: ", name));
+    }
+    RETURN_IF_ERROR(Persist(f));
+    functions_[name] = f;
   }
-  RETURN_IF_ERROR(Persist(f));
-  functions_[name] = f;
+  if (in.value("Publish", false)) return PublishVersion(name, Json::object());  // returns version 1
   return config;
 }
 
@@ -456,16 +481,27 @@ absl::StatusOr<Json> LambdaService::GetFunction(const std::string& name) {
   return out;
 }
 
-absl::StatusOr<Json> LambdaService::ListFunctions(const std::string& marker, int max_items) {
+absl::StatusOr<Json> LambdaService::ListFunctions(const std::string& marker, int max_items, bool all_versions) {
   if (max_items <= 0 || max_items > 50) max_items = 50;
   std::lock_guard lock(mu_);
   Json out = {{"Functions", Json::array()}};
+  int listed = 0;
   for (auto it = functions_.upper_bound(marker); it != functions_.end(); ++it) {
-    if (static_cast<int>(out["Functions"].size()) == max_items) {
+    if (listed == max_items) {
       out["NextMarker"] = std::prev(it)->first;
       break;
     }
+    ++listed;
     out["Functions"].push_back(it->second.config);
+    if (!all_versions) continue;
+    // FunctionVersion=ALL: the published versions too, oldest first.
+    std::map<int64_t, Json> versions;
+    for (const auto& [v, doc] : it->second.versions.items()) {
+      int64_t n = 0;
+      ParseNumber(v, &n);
+      versions[n] = doc["config"];
+    }
+    for (auto& [n, c] : versions) out["Functions"].push_back(c);
   }
   return out;
 }
@@ -533,14 +569,17 @@ absl::StatusOr<Json> LambdaService::UpdateFunctionCode(const std::string& functi
   DropIdleWorkers(copy.name);
   // Busy workers of the old code finish their invocation first; the folder before the
   // old one is surely unused by now.
-  std::lock_guard lock(mu_);
-  auto it = functions_.find(copy.name);
-  bool kept = false;  // published versions keep their code
-  if (it != functions_.end()) {
-    for (const auto& [v, version] : it->second.versions.items()) kept = kept || version.value("code_revision", int64_t{0}) == old_code - 1;
+  {
+    std::lock_guard lock(mu_);
+    auto it = functions_.find(copy.name);
+    bool kept = false;  // published versions keep their code
+    if (it != functions_.end()) {
+      for (const auto& [v, version] : it->second.versions.items()) kept = kept || version.value("code_revision", int64_t{0}) == old_code - 1;
+    }
+    std::error_code ec;
+    if (!kept) std::filesystem::remove_all(CodeDir(copy.name, old_code - 1), ec);
   }
-  std::error_code ec;
-  if (!kept) std::filesystem::remove_all(CodeDir(copy.name, old_code - 1), ec);
+  if (in.value("Publish", false)) return PublishVersion(copy.name, Json::object());
   return out;
 }
 

@@ -57,7 +57,7 @@ class LambdaService {
   absl::StatusOr<Json> CreateFunction(const Json& in);
   absl::StatusOr<Json> GetFunction(const std::string& name);
   absl::StatusOr<Json> GetFunctionConfiguration(const std::string& name);
-  absl::StatusOr<Json> ListFunctions(const std::string& marker, int max_items);
+  absl::StatusOr<Json> ListFunctions(const std::string& marker, int max_items, bool all_versions);
   absl::Status DeleteFunction(const std::string& name);
   absl::StatusOr<Json> UpdateFunctionCode(const std::string& name, const Json& in);
   absl::StatusOr<Json> UpdateFunctionConfiguration(const std::string& name, const Json& in);
@@ -80,12 +80,20 @@ class LambdaService {
   // Versions and aliases (versions.cc).
   absl::StatusOr<Json> PublishVersion(const std::string& name, const Json& in);
   absl::StatusOr<Json> ListVersionsByFunction(const std::string& name);
+  absl::Status DeleteVersion(const std::string& name, const std::string& version);
   absl::StatusOr<Json> CreateAlias(const std::string& name, const Json& in);
   absl::StatusOr<Json> GetAlias(const std::string& name, const std::string& alias);
   absl::StatusOr<Json> UpdateAlias(const std::string& name, const std::string& alias, const Json& in);
   absl::Status DeleteAlias(const std::string& name, const std::string& alias);
   absl::StatusOr<Json> ListAliases(const std::string& name);
   absl::StatusOr<Json> UpdateAliasDoc(const Function& f, Json alias, const Json& in);
+  // Layers (layers.cc).
+  absl::StatusOr<Json> PublishLayerVersion(const std::string& layer, const Json& in);
+  absl::StatusOr<Json> GetLayerVersion(const std::string& layer, int64_t version);
+  absl::StatusOr<Json> ListLayerVersions(const std::string& layer);
+  Json ListLayers();
+  absl::Status DeleteLayerVersion(const std::string& layer, int64_t version);
+  absl::StatusOr<Json> LayerVersionByArn(const std::string& arn);
 
   absl::StatusOr<LambdaInvokeResult> Invoke(const std::string& function, std::string payload, InvocationType type,
                                             bool tail_log);
@@ -95,6 +103,7 @@ class LambdaService {
  private:
   LambdaService(std::string dir, LambdaOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
   absl::Status Load();
+  absl::Status LoadLayers(SqliteDb& db);
   // Resolves a name, ARN or partial ARN to a function name. Without `qualifier` only $LATEST
   // (or none) is accepted; with it, the qualifier is returned.
   absl::StatusOr<std::string> ResolveName(const std::string& function, std::string* qualifier = nullptr) const;
@@ -114,6 +123,11 @@ class LambdaService {
   // Unpacks the code of `in` (ZipFile or S3Bucket/S3Key) into the folder of `revision`.
   absl::Status InstallCode(const std::string& name, int64_t revision, const Json& in, Json& config);
   std::string CodeDir(const std::string& name, int64_t revision) const;
+  absl::StatusOr<std::string> FetchZip(const Json& code);  // ZipFile, or S3Bucket/S3Key
+  absl::Status UnzipInto(const std::string& zip, const std::string& dir);  // AWS's errors
+  // Layers (layers.cc): the layer version an ARN names, and the function's /opt (its layers
+  // merged in order, built once per revision).
+  absl::StatusOr<std::string> OptDir(const Function& f);
 
   // Execution.
   struct Pool {
@@ -129,7 +143,8 @@ class LambdaService {
   void Release(Lease& lease);
   absl::StatusOr<std::unique_ptr<Worker>> StartWorker(const Function& f);
   std::string PythonExecutable();  // options_.python resolved to the interpreter it runs
-  std::vector<std::string> WorkerEnvironment(const Function& f, const std::string& stream, const std::string& tmp) const;
+  std::vector<std::string> WorkerEnvironment(const Function& f, const std::string& stream, const std::string& tmp,
+                                             const std::string& opt) const;
   // Runs one invocation synchronously on a leased worker.
   LambdaInvokeResult Run(Lease& lease, const std::string& request_id, const std::string& payload);
   void DropIdleWorkers(const std::string& name);  // after an update or a delete
@@ -148,6 +163,9 @@ class LambdaService {
   std::unique_ptr<Spawner> spawner_;
   std::unique_ptr<EventSourceMappings> esm_;
   std::set<Worker*> busy_;  // leased workers, aborted by Stop
+  std::mutex layers_mu_;      // guards layers_ (taken inside mu_ or alone)
+  std::map<std::string, std::map<int64_t, Json>> layers_;  // name -> version -> LayerVersion doc
+  std::mutex opt_mu_;         // serializes building /opt folders
   std::once_flag python_once_;
   std::string python_;
 

@@ -113,6 +113,39 @@ absl::StatusOr<Json> LambdaService::ListVersionsByFunction(const std::string& fu
   return out;
 }
 
+absl::Status LambdaService::DeleteVersion(const std::string& function, const std::string& version) {
+  std::vector<std::unique_ptr<Worker>> doomed;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(Function * f, Find(function));
+    if (!f->versions.contains(version)) {
+      return NotFound(StrCat("Function not found: ", Arn(f->name), ":", version));
+    }
+    std::vector<std::string> users;
+    for (const auto& [n, a] : f->aliases.items()) {
+      bool routed = a.contains("RoutingConfig") && a["RoutingConfig"].contains("AdditionalVersionWeights") &&
+                    a["RoutingConfig"]["AdditionalVersionWeights"].contains(version);
+      if (a.value("FunctionVersion", "") == version || routed) users.push_back(n);
+    }
+    if (!users.empty()) {
+      return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException",
+                          StrCat("Unable to delete version because the following aliases reference it: [",
+                                 Join(users, ", "), "]"));
+    }
+    Function copy = *f;
+    copy.versions.erase(version);
+    RETURN_IF_ERROR(Persist(copy));
+    *f = copy;
+    auto pool = pools_.find(StrCat(f->name, ":", version));
+    if (pool != pools_.end()) {
+      running_ -= static_cast<int>(pool->second.idle.size());
+      doomed = std::move(pool->second.idle);
+      pool->second.idle.clear();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Json> LambdaService::CreateAlias(const std::string& function, const Json& in) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Function * f, Find(function));

@@ -150,13 +150,16 @@ struct Spawner::Job {
 
 Spawner::Spawner() : thread_([this] { Loop(); }) {}
 
-Spawner::~Spawner() {
+Spawner::~Spawner() { Stop(); }
+
+void Spawner::Stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  std::lock_guard lock(join_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 absl::StatusOr<pid_t> Spawner::Spawn(const Request& request) {

@@ -35,10 +35,12 @@ class Spawner {
     int output_fd = -1;  // stdout and stderr
   };
   absl::StatusOr<pid_t> Spawn(const Request& request);
+  // Spawns what is queued, then refuses (Unavailable). Idempotent.
+  void Stop();
 
  private:
   void Loop();
-  std::mutex mu_;
+  std::mutex mu_, join_mu_;
   std::condition_variable cv_;
   struct Job;
   std::vector<Job*> queue_;
