@@ -393,13 +393,12 @@ LambdaDestinationSender LambdaDestinations(Sqs& sqs, Sns& sns, EventBridge& even
       Json record = ParseJson(body);
       bool ok = record.is_object() && record["requestContext"].value("condition", "") == "Success";
       std::string bus = arn.substr(arn.find(":event-bus/") == std::string::npos ? arn.size() : arn.find(":event-bus/") + 11);
-      events.Publish(bus.empty() ? "default" : bus,
+      return events.Publish(bus.empty() ? "default" : bus,
                      {{"source", "lambda"},
                       {"detail-type", ok ? "Lambda Function Invocation Result - Success"
                                          : "Lambda Function Invocation Result - Failure"},
                       {"resources", Json::array({record.is_object() ? record["requestContext"].value("functionArn", "") : ""})},
                       {"detail", record}});
-      return absl::OkStatus();
     }
     return absl::InvalidArgumentError(StrCat("unsupported destination ", arn));
   };
