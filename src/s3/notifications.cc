@@ -1,6 +1,8 @@
 #include "s3/notifications.h"
 
+#include <algorithm>
 #include <atomic>
+#include <set>
 
 #include "absl/time/clock.h"
 #include "base/ids.h"
@@ -18,7 +20,16 @@ constexpr const char kEmpty[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></NotificationConfiguration>";
 
-// S3's sequencer: a hex string that grows with every change of a key.
+// The sequencer of an outbox row: grows with the commits of a key, and is the same when a
+// row is delivered again.
+std::string Sequencer(const OutboxEntry& e) {
+  uint64_t v = static_cast<uint64_t>(absl::ToUnixMicros(e.time)) * 16 + static_cast<uint64_t>(e.id & 15);
+  char buf[24];
+  snprintf(buf, sizeof buf, "%016llX", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// A fresh sequencer-like id (test events' RequestId).
 std::string Sequencer() {
   static std::atomic<uint64_t> counter{0};
   uint64_t v = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())) * 16 + (counter.fetch_add(1) & 15);
@@ -77,7 +88,146 @@ bool Matches(const std::vector<std::string>& events, const std::string& name) {
 }  // namespace
 
 Notifications::Notifications(ObjectStore& store, std::string region) : store_(store), region_(std::move(region)) {
-  store_.SetListener([this](const ObjectChange& c) { OnChange(c); });
+  store_.SetOutboxPlanner([this](const ObjectChange& c) { return Plan(c); });
+  store_.SetListener([this](const ObjectChange&) { Wake(); });
+}
+
+Notifications::~Notifications() { Stop(); }
+
+void Notifications::Start() {
+  if (thread_.joinable()) return;
+  stop_ = false;
+  pending_ = true;  // rows a crash left
+  thread_ = std::thread([this] { Dispatch(); });
+}
+
+void Notifications::Stop() {
+  {
+    std::lock_guard lock(wake_mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Notifications::Wake() {
+  {
+    std::lock_guard lock(wake_mu_);
+    pending_ = true;
+  }
+  wake_.notify_one();
+}
+
+void Notifications::Dispatch() {
+  absl::Time next = absl::InfiniteFuture();
+  for (;;) {
+    {
+      std::unique_lock lock(wake_mu_);
+      if (!stop_ && !pending_) {
+        if (next == absl::InfiniteFuture()) {
+          wake_.wait(lock, [&] { return stop_ || pending_; });
+        } else {
+          wake_.wait_for(lock, absl::ToChronoNanoseconds(std::max(next - absl::Now(), absl::ZeroDuration())),
+                         [&] { return stop_ || pending_; });
+        }
+      }
+      if (stop_) return;
+      pending_ = false;
+    }
+    // No exception leaves this thread: a pass that throws is logged and tried again.
+    try {
+      next = Pass();
+    } catch (const std::exception& e) {
+      spdlog::error("s3 notification dispatcher: {}", e.what());
+      next = absl::Now() + absl::Seconds(1);
+    } catch (...) {
+      spdlog::error("s3 notification dispatcher: unknown exception");
+      next = absl::Now() + absl::Seconds(1);
+    }
+  }
+}
+
+absl::Time Notifications::Pass() {
+  constexpr int kBatch = 256;
+  absl::Time now = absl::Now();
+  absl::Time next = absl::InfiniteFuture();
+  std::set<std::string> blocked;  // keys with an earlier row still owed: later rows wait (order per key)
+  std::vector<int64_t> done;
+  auto flush = [&] {
+    if (auto st = store_.DeleteOutbox(done); !st.ok()) {
+      spdlog::error("s3 notification outbox: removing delivered rows failed (they are delivered again): {}",
+                    std::string(st.message()));
+      next = std::min(next, now + absl::Seconds(1));
+    }
+    done.clear();
+  };
+  int64_t after = 0;
+  while (!stop_) {
+    auto rows = store_.ReadOutbox(after, kBatch);
+    if (!rows.ok()) {
+      spdlog::error("s3 notification outbox: {}", std::string(rows.status().message()));
+      next = std::min(next, now + absl::Seconds(1));
+      break;
+    }
+    for (const OutboxEntry& e : *rows) {
+      if (stop_) break;
+      after = e.id;
+      std::string key = StrCat(e.change.bucket, "/", e.change.key);
+      if (blocked.contains(key)) continue;
+      auto retry = retries_.find(e.id);
+      if (retry != retries_.end() && retry->second.next > now) {
+        blocked.insert(key);
+        next = std::min(next, retry->second.next);
+        continue;
+      }
+      nlohmann::json targets = nlohmann::json::parse(e.targets, nullptr, false);
+      nlohmann::json remaining = nlohmann::json::array();
+      std::string error;
+      if (!targets.is_array()) {
+        spdlog::error("s3 notification outbox: row {} is unreadable; dropped", e.id);
+        targets = nlohmann::json::array();
+      }
+      for (const auto& t : targets) {
+        absl::Status st;
+        try {
+          st = Deliver(e, t);
+        } catch (const std::exception& ex) {
+          st = absl::InternalError(ex.what());
+        }
+        if (!st.ok()) {
+          remaining.push_back(t);
+          error = std::string(st.message());
+        }
+      }
+      if (remaining.empty()) {
+        retries_.erase(e.id);
+        done.push_back(e.id);
+        continue;
+      }
+      Retry& r = retries_[e.id];
+      ++r.attempts;
+      if (r.attempts >= kMaxAttempts || now - e.time > kMaxAge) {
+        spdlog::error("s3 notification: giving up on {} of s3://{}/{} after {} attempts: {}", e.change.reason,
+                      e.change.bucket, e.change.key, r.attempts, error);
+        retries_.erase(e.id);
+        done.push_back(e.id);
+        continue;
+      }
+      spdlog::warn("s3 notification: {} of s3://{}/{} failed (attempt {}, retried): {}", e.change.reason,
+                   e.change.bucket, e.change.key, r.attempts, error);
+      if (remaining.size() < targets.size()) {
+        if (auto st = store_.UpdateOutbox(e.id, remaining.dump()); !st.ok()) {
+          spdlog::warn("s3 notification outbox: {}", std::string(st.message()));
+        }
+      }
+      r.next = now + std::min(absl::Seconds(1) * (int64_t{1} << std::min(r.attempts - 1, 16)), kMaxBackoff);
+      next = std::min(next, r.next);
+      blocked.insert(key);
+    }
+    if (!done.empty()) flush();
+    if (static_cast<int>(rows->size()) < kBatch) break;
+  }
+  return next;
 }
 
 absl::StatusOr<Notifications::BucketConfig> Notifications::Parse(const std::string& xml, std::string* normalized) {
@@ -233,52 +383,66 @@ std::shared_ptr<const Notifications::BucketConfig> Notifications::ConfigOf(const
   return configs_.emplace(bucket, std::move(config)).first->second;
 }
 
-void Notifications::OnChange(const ObjectChange& c) {
+std::string Notifications::Plan(const ObjectChange& c) {
   std::shared_ptr<const BucketConfig> config = ConfigOf(c.bucket);
-  if (config->eventbridge && eventbridge_) SendEventBridge(c);
-  if (config->destinations.empty()) return;
+  if (!config->eventbridge && config->destinations.empty()) return "";
+  nlohmann::json targets = nlohmann::json::array();
+  if (config->eventbridge) targets.push_back({{"t", "events"}});
   std::string name = EventName(c);
-  std::string sequencer = Sequencer();
-  std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   for (const auto& d : config->destinations) {
     if (!Matches(d.events, name) || !c.key.starts_with(d.prefix) || !c.key.ends_with(d.suffix)) continue;
-    // S3 form-encodes keys in records: spaces become '+'.
-    std::string key = UriEncode(c.key, true);
-    size_t pos = 0;
-    while ((pos = key.find("%20", pos)) != std::string::npos) key.replace(pos, 3, "+");
-    nlohmann::json object = {{"key", key}, {"sequencer", sequencer}};
-    if (c.kind != ObjectChange::Kind::kRemoved) {
-      object["eTag"] = c.etag;
-      if (c.kind == ObjectChange::Kind::kCreated) object["size"] = c.size;
-    }
-    nlohmann::json record = {
-        {"eventVersion", "2.1"},
-        {"eventSource", "aws:s3"},
-        {"awsRegion", region_},
-        {"eventTime", time},
-        {"eventName", name},
-        {"userIdentity", {{"principalId", "AWS:000000000000"}}},
-        {"requestParameters", {{"sourceIPAddress", c.source_ip.empty() ? "127.0.0.1" : c.source_ip}}},
-        {"responseElements",
-         {{"x-amz-request-id", c.request_id.empty() ? sequencer : c.request_id}, {"x-amz-id-2", RandomHex(32)}}},
-        {"s3",
-         {{"s3SchemaVersion", "1.0"},
-          {"configurationId", d.id},
-          {"bucket",
-           {{"name", c.bucket}, {"ownerIdentity", {{"principalId", "000000000000"}}}, {"arn", "arn:aws:s3:::" + c.bucket}}},
-          {"object", object}}}};
-    std::string message = nlohmann::json{{"Records", {record}}}.dump();
-    const MessageSink& sink = d.function ? functions_ : d.topic ? topics_ : queues_;
-    if (!sink.send) continue;
-    if (auto st = sink.send(d.arn, message); !st.ok()) {
-      spdlog::warn("s3 notification: {} of s3://{}/{} to {} failed: {}", name, c.bucket, c.key, d.arn,
-                   std::string(st.message()));
-    }
+    targets.push_back({{"t", d.function ? "function" : d.topic ? "topic" : "queue"}, {"arn", d.arn}, {"id", d.id}});
   }
+  return targets.empty() ? "" : targets.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void Notifications::SendEventBridge(const ObjectChange& c) {
-  nlohmann::json object = {{"key", c.key}, {"sequencer", Sequencer()}};
+absl::Status Notifications::Deliver(const OutboxEntry& e, const nlohmann::json& target) {
+  std::string type = target.value("t", "");
+  if (type == "events") {
+    if (!eventbridge_) return absl::OkStatus();  // no EventBridge in this process
+    return eventbridge_("default", EventBridgeEvent(e));
+  }
+  const MessageSink& sink = type == "function" ? functions_ : type == "topic" ? topics_ : queues_;
+  if (!sink.send) return absl::OkStatus();
+  return sink.send(target.value("arn", ""), Record(e, target.value("id", "")));
+}
+
+std::string Notifications::Record(const OutboxEntry& e, const std::string& config_id) {
+  const ObjectChange& c = e.change;
+  std::string name = EventName(c);
+  std::string sequencer = Sequencer(e);
+  std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone());
+  // S3 form-encodes keys in records: spaces become '+'.
+  std::string key = UriEncode(c.key, true);
+  size_t pos = 0;
+  while ((pos = key.find("%20", pos)) != std::string::npos) key.replace(pos, 3, "+");
+  nlohmann::json object = {{"key", key}, {"sequencer", sequencer}};
+  if (c.kind != ObjectChange::Kind::kRemoved) {
+    object["eTag"] = c.etag;
+    if (c.kind == ObjectChange::Kind::kCreated) object["size"] = c.size;
+  }
+  nlohmann::json record = {
+      {"eventVersion", "2.1"},
+      {"eventSource", "aws:s3"},
+      {"awsRegion", region_},
+      {"eventTime", time},
+      {"eventName", name},
+      {"userIdentity", {{"principalId", "AWS:000000000000"}}},
+      {"requestParameters", {{"sourceIPAddress", c.source_ip.empty() ? "127.0.0.1" : c.source_ip}}},
+      {"responseElements",
+       {{"x-amz-request-id", c.request_id.empty() ? sequencer : c.request_id}, {"x-amz-id-2", RandomHex(32)}}},
+      {"s3",
+       {{"s3SchemaVersion", "1.0"},
+        {"configurationId", config_id},
+        {"bucket",
+         {{"name", c.bucket}, {"ownerIdentity", {{"principalId", "000000000000"}}}, {"arn", "arn:aws:s3:::" + c.bucket}}},
+        {"object", object}}}};
+  return nlohmann::json{{"Records", {record}}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json Notifications::EventBridgeEvent(const OutboxEntry& e) {
+  const ObjectChange& c = e.change;
+  nlohmann::json object = {{"key", c.key}, {"sequencer", Sequencer(e)}};
   std::string type;
   nlohmann::json detail = {{"version", "0"}, {"bucket", {{"name", c.bucket}}}};
   switch (c.kind) {
@@ -297,12 +461,12 @@ void Notifications::SendEventBridge(const ObjectChange& c) {
       break;
   }
   detail["object"] = object;
-  detail["request-id"] = c.request_id.empty() ? Sequencer() : c.request_id;
+  detail["request-id"] = c.request_id.empty() ? Sequencer(e) : c.request_id;
   detail["requester"] = "000000000000";
   detail["source-ip-address"] = c.source_ip.empty() ? "127.0.0.1" : c.source_ip;
   detail["reason"] = c.reason;
-  eventbridge_("default", {{"source", "aws.s3"}, {"detail-type", type},
-                           {"resources", {StrCat("arn:aws:s3:::", c.bucket)}}, {"detail", detail}});
+  return {{"source", "aws.s3"}, {"detail-type", type}, {"resources", {StrCat("arn:aws:s3:::", c.bucket)}},
+          {"detail", detail}};
 }
 
 }  // namespace sluice

@@ -157,7 +157,10 @@ absl::Status ObjectStore::Init() {
         " key TEXT NOT NULL, etag TEXT NOT NULL, meta TEXT NOT NULL, completed_us INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS parts(upload_id TEXT NOT NULL, part_number INTEGER NOT NULL,"
         " size INTEGER NOT NULL, etag TEXT NOT NULL, modified_us INTEGER NOT NULL, checksum TEXT NOT NULL,"
-        " PRIMARY KEY(upload_id, part_number)) WITHOUT ROWID;");
+        " PRIMARY KEY(upload_id, part_number)) WITHOUT ROWID;"
+        "CREATE TABLE IF NOT EXISTS notify_outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL,"
+        " key TEXT NOT NULL, kind INTEGER NOT NULL, etag TEXT NOT NULL, size INTEGER NOT NULL, reason TEXT NOT NULL,"
+        " request_id TEXT NOT NULL, source_ip TEXT NOT NULL, time_us INTEGER NOT NULL, targets TEXT NOT NULL);");
   });
 }
 
@@ -498,19 +501,22 @@ absl::StatusOr<ObjectMeta> ObjectStore::CommitObject(const std::string& bucket, 
   RETURN_IF_ERROR(file->temp().Rename(staged_abs));
   meta.path = staged;
   meta.last_modified = absl::FromUnixMillis(absl::ToUnixMillis(absl::Now()));
+  ObjectChange change = MakeChange(ObjectChange::Kind::kCreated, bucket, meta, reason, ScopedChangeContext::Current());
+  std::string targets = Plan(change);
   absl::Status committed = writer_->Write([&](SqliteDb& db) -> absl::Status {
     if (also) RETURN_IF_ERROR(also(db));
     ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT OR REPLACE INTO objects(bucket, key, path, size, etag, modified_us, meta)"
                                          " VALUES(?,?,?,?,?,?,?)"));
     s->Bind(1, bucket).Bind(2, meta.key).Bind(3, meta.path).Bind(4, static_cast<int64_t>(meta.size))
         .Bind(5, meta.etag).Bind(6, Micros(meta.last_modified)).Bind(7, meta.ToJson());
-    return s->Run();
+    RETURN_IF_ERROR(s->Run());
+    return Enqueue(db, change, targets);
   }, dir_ + "/staged");
   if (!committed.ok()) {
     ::unlink(staged_abs.c_str());
     return committed;
   }
-  Notify(ObjectChange::Kind::kCreated, bucket, meta, reason);
+  Notify(change);
   // Committed: from here on the object is the new version whatever happens. Publishing
   // into the lake may fail (the row then keeps naming the staged file, which start-up
   // publishes again); the client's write has succeeded either way.
@@ -537,9 +543,8 @@ ScopedChangeContext::ScopedChangeContext(ChangeContext ctx) : previous_(current_
 ScopedChangeContext::~ScopedChangeContext() { current_change = previous_; }
 const ChangeContext* ScopedChangeContext::Current() { return current_change; }
 
-void ObjectStore::Notify(ObjectChange::Kind kind, const std::string& bucket, const ObjectMeta& meta,
-                         const char* default_reason) {
-  if (!listener_) return;
+ObjectChange ObjectStore::MakeChange(ObjectChange::Kind kind, const std::string& bucket, const ObjectMeta& meta,
+                                     const char* default_reason, const ChangeContext* ctx) {
   ObjectChange c;
   c.kind = kind;
   c.bucket = bucket;
@@ -547,12 +552,69 @@ void ObjectStore::Notify(ObjectChange::Kind kind, const std::string& bucket, con
   c.etag = meta.etag;
   c.size = meta.size;
   c.reason = default_reason;
-  if (const ChangeContext* ctx = ScopedChangeContext::Current()) {
+  if (ctx) {
     if (!ctx->reason.empty()) c.reason = ctx->reason;
     c.request_id = ctx->request_id;
     c.source_ip = ctx->source_ip;
   }
-  listener_(c);
+  return c;
+}
+
+absl::Status ObjectStore::Enqueue(SqliteDb& db, const ObjectChange& c, const std::string& targets) {
+  if (targets.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto* s, db.Prepare("INSERT INTO notify_outbox(bucket, key, kind, etag, size, reason, request_id,"
+                                       " source_ip, time_us, targets) VALUES(?,?,?,?,?,?,?,?,?,?)"));
+  return s->Bind(1, c.bucket).Bind(2, c.key).Bind(3, static_cast<int64_t>(c.kind)).Bind(4, c.etag)
+      .Bind(5, static_cast<int64_t>(c.size)).Bind(6, c.reason).Bind(7, c.request_id).Bind(8, c.source_ip)
+      .Bind(9, Micros(absl::Now())).Bind(10, targets).Run();
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> ObjectStore::ReadOutbox(int64_t after, int limit) {
+  std::vector<OutboxEntry> out;
+  RETURN_IF_ERROR(readers_.With([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("SELECT id, bucket, key, kind, etag, size, reason, request_id, source_ip,"
+                                         " time_us, targets FROM notify_outbox WHERE id>? ORDER BY id LIMIT ?"));
+    s->Bind(1, after).Bind(2, static_cast<int64_t>(limit));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      OutboxEntry e;
+      e.id = s->Int(0);
+      e.change.bucket = s->Text(1);
+      e.change.key = s->Text(2);
+      int64_t kind = s->Int(3);
+      e.change.kind = kind == 1 ? ObjectChange::Kind::kRemoved
+                      : kind == 2 ? ObjectChange::Kind::kTagsAdded
+                                  : ObjectChange::Kind::kCreated;
+      e.change.etag = s->Text(4);
+      e.change.size = static_cast<uint64_t>(s->Int(5));
+      e.change.reason = s->Text(6);
+      e.change.request_id = s->Text(7);
+      e.change.source_ip = s->Text(8);
+      e.time = FromMicros(s->Int(9));
+      e.targets = s->Text(10);
+      out.push_back(std::move(e));
+    }
+    s->Reset();
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status ObjectStore::DeleteOutbox(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return writer_->Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM notify_outbox WHERE id=?"));
+    for (int64_t id : ids) RETURN_IF_ERROR(s->Reset().Bind(1, id).Run());
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ObjectStore::UpdateOutbox(int64_t id, const std::string& targets) {
+  return writer_->Write([&](SqliteDb& db) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* s, db.Prepare("UPDATE notify_outbox SET targets=? WHERE id=?"));
+    return s->Bind(1, targets).Bind(2, id).Run();
+  });
 }
 
 absl::StatusOr<std::string> ObjectStore::GetBucketConfig(const std::string& bucket, const std::string& name) {
@@ -627,17 +689,23 @@ absl::Status ObjectStore::DeleteObject(const std::string& bucket, const std::str
   std::lock_guard lock(KeyLock(bucket, key));
   std::string path;
   ObjectMeta removed;
+  removed.key = key;
+  ObjectChange change = MakeChange(ObjectChange::Kind::kRemoved, bucket, removed, "DeleteObject",
+                                   ScopedChangeContext::Current());
+  std::string targets = Plan(change);
   RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto meta, ReadMeta(db, bucket, key));
     if (!meta) return absl::OkStatus();
     path = meta->path;
-    removed = *meta;
+    change.etag = meta->etag;
+    change.size = meta->size;
     ASSIGN_OR_RETURN(auto* s, db.Prepare("DELETE FROM objects WHERE bucket=? AND key=?"));
-    return s->Bind(1, bucket).Bind(2, key).Run();
+    RETURN_IF_ERROR(s->Bind(1, bucket).Bind(2, key).Run());
+    return Enqueue(db, change, targets);
   }));
   if (existed) *existed = !path.empty();
   if (path.empty()) return absl::OkStatus();
-  Notify(ObjectChange::Kind::kRemoved, bucket, removed, "DeleteObject");
+  Notify(change);
   // The row is gone: its file is unreferenced (start-up reclaims it if this unlink is lost).
   std::string abs = AbsPath(bucket, path);
   ::unlink(abs.c_str());
@@ -650,15 +718,21 @@ absl::Status ObjectStore::SetTags(const std::string& bucket, const std::string& 
   std::lock_guard lock(KeyLock(bucket, key));
   bool added = !tags.empty();
   ObjectMeta tagged;
+  tagged.key = key;
+  ObjectChange change = MakeChange(ObjectChange::Kind::kTagsAdded, bucket, tagged, "PutObjectTagging",
+                                   ScopedChangeContext::Current());
+  std::string targets = added ? Plan(change) : std::string();
   RETURN_IF_ERROR(writer_->Write([&](SqliteDb& db) -> absl::Status {
     ASSIGN_OR_RETURN(auto meta, ReadMeta(db, bucket, key));
     if (!meta) return S3Error(absl::StatusCode::kNotFound, "NoSuchKey", "The specified key does not exist.");
     meta->tags = std::move(tags);
-    tagged = *meta;
+    change.etag = meta->etag;
+    change.size = meta->size;
     ASSIGN_OR_RETURN(auto* s, db.Prepare("UPDATE objects SET meta=? WHERE bucket=? AND key=?"));
-    return s->Bind(1, meta->ToJson()).Bind(2, bucket).Bind(3, key).Run();
+    RETURN_IF_ERROR(s->Bind(1, meta->ToJson()).Bind(2, bucket).Bind(3, key).Run());
+    return Enqueue(db, change, targets);
   }));
-  if (added) Notify(ObjectChange::Kind::kTagsAdded, bucket, tagged, "PutObjectTagging");
+  if (added) Notify(change);
   return absl::OkStatus();
 }
 

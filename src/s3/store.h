@@ -108,6 +108,18 @@ struct ObjectChange {
   std::string request_id, source_ip;
 };
 using ObjectListener = std::function<void(const ObjectChange&)>;
+// Decides, on the calling thread before a change commits, whether the change goes to the
+// notification outbox: returns the deliveries it owes (an opaque document kept with the
+// row), or "" for none. Must be cheap: it runs on every object write.
+using OutboxPlanner = std::function<std::string(const ObjectChange&)>;
+
+// A row of the notification outbox: a committed change whose deliveries are still owed.
+struct OutboxEntry {
+  int64_t id = 0;
+  ObjectChange change;
+  absl::Time time;      // when the change committed
+  std::string targets;  // as the OutboxPlanner returned, or as UpdateOutbox left it
+};
 
 // What the S3 API is doing on this thread, so the changes it causes carry their reason and
 // request (other writers — Glue jobs, Athena — leave it empty: reason PutObject/DeleteObject).
@@ -156,6 +168,16 @@ class ObjectStore {
   // Called after every committed object change, on the writer's thread.
   // REQUIRES: set before the store is shared.
   void SetListener(ObjectListener listener) { listener_ = std::move(listener); }
+  // Notification outbox: a change the planner gives deliveries for is recorded in the same
+  // transaction as the object's row, so a committed change always has its row.
+  // REQUIRES: set before the store is shared.
+  void SetOutboxPlanner(OutboxPlanner planner) { planner_ = std::move(planner); }
+  // Outbox rows with id > `after`, oldest first, at most `limit`.
+  absl::StatusOr<std::vector<OutboxEntry>> ReadOutbox(int64_t after, int limit);
+  // Removes delivered rows (one commit).
+  absl::Status DeleteOutbox(const std::vector<int64_t>& ids);
+  // Records that only `targets` are still owed for row `id`.
+  absl::Status UpdateOutbox(int64_t id, const std::string& targets);
 
   // Multipart uploads.
   absl::StatusOr<std::string> CreateUpload(const std::string& bucket, ObjectMeta meta);
@@ -202,7 +224,17 @@ class ObjectStore {
   std::unique_ptr<SqliteGroupWriter> writer_;
   std::mutex key_locks_[64];
   ObjectListener listener_;
-  void Notify(ObjectChange::Kind kind, const std::string& bucket, const ObjectMeta& meta, const char* default_reason);
+  OutboxPlanner planner_;
+  // The change `meta` makes, with the calling thread's ChangeContext.
+  static ObjectChange MakeChange(ObjectChange::Kind kind, const std::string& bucket, const ObjectMeta& meta,
+                                 const char* default_reason, const ChangeContext* ctx);
+  // The planner's deliveries for `change` ("" for none).
+  std::string Plan(const ObjectChange& change) const { return planner_ ? planner_(change) : std::string(); }
+  // Inside a write transaction: the outbox row for `change` when `targets` is not empty.
+  static absl::Status Enqueue(SqliteDb& db, const ObjectChange& change, const std::string& targets);
+  void Notify(const ObjectChange& change) {
+    if (listener_) listener_(change);
+  }
 };
 
 // The S3 error code a store Status carries ("NoSuchKey"), or "" when none.

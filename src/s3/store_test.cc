@@ -152,6 +152,41 @@ TEST_F(StoreTest, OverwriteLeavesOnlyTheNewFile) {
   EXPECT_EQ(staged, 0);
 }
 
+TEST_F(StoreTest, NotificationOutboxRowsCommitWithTheChange) {
+  ASSERT_TRUE(store_->CreateBucket("quiet", "us-east-1").ok());
+  store_->SetOutboxPlanner([](const ObjectChange& c) { return c.bucket == "lake" ? std::string("[1]") : ""; });
+  ASSERT_TRUE(Put("k", "v1").ok());
+  ASSERT_TRUE(store_->SetTags("lake", "k", {{"t", "1"}}).ok());
+  ASSERT_TRUE(store_->DeleteObject("lake", "k").ok());
+  ASSERT_TRUE(store_->DeleteObject("lake", "missing").ok());  // no change: no row
+  {
+    auto f = store_->NewObjectFile();
+    ASSERT_TRUE(f.ok());
+    ObjectMeta m;
+    m.key = "k";
+    m.etag = "e";
+    ASSERT_TRUE(store_->PutObject("quiet", m, std::move(*f)).ok());  // planner owes nothing
+  }
+  Reopen();  // the rows are durable, as the changes are
+  auto rows = store_->ReadOutbox(0, 10);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].change.kind, ObjectChange::Kind::kCreated);
+  EXPECT_EQ((*rows)[0].change.size, 2u);
+  EXPECT_EQ((*rows)[0].change.reason, "PutObject");
+  EXPECT_EQ((*rows)[1].change.kind, ObjectChange::Kind::kTagsAdded);
+  EXPECT_EQ((*rows)[2].change.kind, ObjectChange::Kind::kRemoved);
+  EXPECT_EQ((*rows)[2].change.etag, "e");
+  EXPECT_EQ((*rows)[2].targets, "[1]");
+  ASSERT_TRUE(store_->UpdateOutbox((*rows)[2].id, "[2]").ok());
+  ASSERT_TRUE(store_->DeleteOutbox({(*rows)[0].id, (*rows)[1].id}).ok());
+  rows = store_->ReadOutbox(0, 10);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].targets, "[2]");
+  EXPECT_TRUE(store_->ReadOutbox((*rows)[0].id, 10)->empty());
+}
+
 TEST_F(StoreTest, DeleteBucketOnlyWhenEmpty) {
   ASSERT_TRUE(Put("k", "v").ok());
   EXPECT_EQ(S3ErrorCode(store_->DeleteBucket("lake")), "BucketNotEmpty");

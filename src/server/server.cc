@@ -50,7 +50,7 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(events_, EventBridge::Open(o.data_dir + "/events", events));
     notifications_ = std::make_unique<Notifications>(*s3_, config_.region);
     notifications_->SetEventBridge([this](const std::string& bus, nlohmann::json event) {
-      (void)events_->Publish(bus, std::move(event));
+      return events_->Publish(bus, std::move(event));
     });
     router_.AddService(MakeS3Service(*s3_, notifications_.get()));
     routes_.services["eventbridge"] = {MakeEventsService(*events_), "AWSEvents", "EventBridge"};
@@ -134,6 +134,7 @@ class ServerImpl final : public Server {
     RegisterResultWriter(*sfn_, *s3_);
     RETURN_IF_ERROR(sfn_->Resume());
     events_->Start();  // deliveries resume once every target service is registered
+    notifications_->Start();  // S3's notification outbox, likewise
     router_.AddInternal("GET", "/health", [this](const HttpRequest&) {
       nlohmann::json services = nlohmann::json::object();
       for (const auto& name : router_.ServiceNames()) services[name] = "running";
@@ -172,6 +173,7 @@ class ServerImpl final : public Server {
     if (sqs_) sqs_->Stop();  // ends waiting long polls, so the HTTP drain is quick
     if (http_) http_->Stop();
     http_.reset();
+    if (notifications_) notifications_->Stop();  // it sends to SQS, SNS, Lambda and EventBridge
     if (pg_) pg_->Stop();
     pg_.reset();
     // Event deliveries and schedules may start executions: stop them first.
