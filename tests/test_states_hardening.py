@@ -300,7 +300,7 @@ def crash_expected(kind, n):
     if kind == "map":
         return [{"sq": n + i + 1} for i in range(3)]
     if kind == "retry":
-        return {"n": n, "caught": "States.TaskFailed"}
+        return {"n": n, "caught": "Lambda.ResourceNotFoundException"}
     return {"n": n, "answer": {"echo": n}}
 
 

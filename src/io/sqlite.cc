@@ -67,17 +67,26 @@ SqliteStmt& SqliteStmt::Reset() {
   return *this;
 }
 
+// sqlite3_bind_* on a statement that was stepped and not reset fails with SQLITE_MISUSE and
+// keeps the old bindings: a statement reused in a loop would silently run with stale values.
+void SqliteStmt::ResetIfStepped() {
+  if (sqlite3_stmt_busy(s_)) sqlite3_reset(s_);
+}
+
 SqliteStmt& SqliteStmt::Bind(int i, std::string_view v) {
+  ResetIfStepped();
   sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
 }
 
 SqliteStmt& SqliteStmt::Bind(int i, int64_t v) {
+  ResetIfStepped();
   sqlite3_bind_int64(s_, i, v);
   return *this;
 }
 
 SqliteStmt& SqliteStmt::BindNull(int i) {
+  ResetIfStepped();
   sqlite3_bind_null(s_, i);
   return *this;
 }
@@ -85,7 +94,10 @@ SqliteStmt& SqliteStmt::BindNull(int i) {
 absl::StatusOr<bool> SqliteStmt::Step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(s_);  // ready for new bindings; the bindings themselves are kept
+    return false;
+  }
   std::string msg = sqlite3_errmsg(sqlite3_db_handle(s_));
   sqlite3_reset(s_);
   if (rc == SQLITE_CONSTRAINT) return absl::AlreadyExistsError(StrCat("sqlite: ", msg));

@@ -44,7 +44,8 @@ class SqliteDb {
   std::vector<std::pair<std::string, std::unique_ptr<SqliteStmt>>> cache_;
 };
 
-// A cached prepared statement; Reset() happens on each Bind chain start (Bind(1, ...)).
+// A cached prepared statement. Binding a statement that was stepped resets it first, and a
+// statement that ran to completion is reset, so a statement can be re-bound and re-run in a loop.
 class SqliteStmt {
  public:
   explicit SqliteStmt(sqlite3_stmt* s) : s_(s) {}
@@ -61,6 +62,7 @@ class SqliteStmt {
   bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 
  private:
+  void ResetIfStepped();
   sqlite3_stmt* s_;
 };
 
