@@ -7,6 +7,8 @@ import base64
 import datetime
 import hashlib
 import hmac
+import os
+import random
 import http.client
 import re
 import signal
@@ -430,3 +432,52 @@ def drop_database(glue, name):
         glue.delete_database(Name=name)
     except botocore.exceptions.ClientError:
         pass
+
+
+# ---------------------------------------------------------------------------------------
+# Crash tests
+
+
+def crash_rng(what):
+    """The random source of one crash test: seeded from SLUICE_CRASH_SEED when set (to replay
+    a failure), else fresh; the seed is printed (and kept as rng.crash_seed) so a failure
+    report names it."""
+    seed = int(os.environ.get("SLUICE_CRASH_SEED", random.randrange(1 << 30)))
+    print(f"{what} seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
+    rng = random.Random(seed)
+    rng.crash_seed = seed  # for failure messages
+    return rng
+
+
+def kill_mid_work(srv, threads, stop, rng, low, high, killing=None):
+    """Sleeps a random time in [low, high] (the kill point), SIGKILLs the server, tells the
+    client threads to stop and waits for them; a thread still running is a hung client."""
+    time.sleep(rng.uniform(low, high))
+    if killing is not None:
+        killing.set()
+    srv.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive(), "a client hung after the server was killed"
+
+
+def create_queue_with_arn(sqs, name):
+    """Creates an SQS queue; returns (url, arn)."""
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def drain_queue(sqs, url, visibility=None):
+    """Receives and deletes what the queue holds right now; returns the message bodies."""
+    bodies = []
+    kw = {} if visibility is None else {"VisibilityTimeout": visibility}
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, **kw).get(
+            "Messages", [])
+        if not msgs:
+            return bodies
+        bodies.extend(m["Body"] for m in msgs)
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])

@@ -8,23 +8,19 @@ SLUICE_CRASH_SEED to replay one. Promises checked (see docs/durability.md):
 - SNS: every acknowledged Publish reaches its SQS subscription after the restart.
 """
 
-import json
-import os
 import random
 import threading
 import time
 
-from sluice_helpers import make_client, wait_for
+from sluice_helpers import create_queue_with_arn, crash_rng, make_client, wait_for
 
 ROUNDS = 3
 
 
 def _seeds():
-    fixed = os.environ.get("SLUICE_CRASH_SEED")
-    if fixed:
-        return [int(fixed)]
-    base = random.randrange(1 << 30)
-    return [base + i for i in range(ROUNDS)]
+    """One seed per round, derived from the test's seed (SLUICE_CRASH_SEED replays them all)."""
+    rng = crash_rng("sqs/sns crash test")
+    return [rng.crash_seed] + [rng.randrange(1 << 30) for _ in range(ROUNDS - 1)]
 
 
 def _drain(sqs, url, timeout=20):
@@ -91,9 +87,7 @@ def test_sqs_and_sns_lose_nothing_acknowledged_under_kill_9(server_factory):
         sns = make_client("sns", srv.endpoint)
         tag = f"r{seed}"
         work = sqs.create_queue(QueueName=f"crash-{tag}")["QueueUrl"]
-        fanout = sqs.create_queue(QueueName=f"fanout-{tag}")["QueueUrl"]
-        fanout_arn = sqs.get_queue_attributes(QueueUrl=fanout, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        fanout, fanout_arn = create_queue_with_arn(sqs, f"fanout-{tag}")
         topic = sns.create_topic(Name=f"crash-{tag}")["TopicArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=fanout_arn,
                       Attributes={"RawMessageDelivery": "true"})

@@ -5,23 +5,16 @@ printed (rerun with SLUICE_CRASH_SEED=<seed>)."""
 
 import datetime
 import json
-import os
 import random
 import sqlite3
 import threading
 import time
 
-from sluice_helpers import make_client, unique_name, wait_for
+from sluice_helpers import crash_rng, create_queue_with_arn, drain_queue, make_client, unique_name, wait_for
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 ROUNDS = 3  # kill -9 rounds of the PutEvents crash test
-
-
-def _seed():
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"events crash test seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
-    return random.Random(seed)
 
 
 def _clients(srv):
@@ -29,23 +22,9 @@ def _clients(srv):
             make_client("sqs", srv.endpoint, max_pool_connections=16))
 
 
-def _queue(sqs, prefix):
-    url = sqs.create_queue(QueueName=unique_name(prefix))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
-
-
 def _drain_queue(sqs, url, seen, key):
     """Receives (and deletes) what the queue holds; adds key(body) of each to `seen`."""
-    while True:
-        out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        msgs = out.get("Messages", [])
-        if not msgs:
-            return
-        for m in msgs:
-            seen.add(key(json.loads(m["Body"])))
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+    seen.update(key(json.loads(b)) for b in drain_queue(sqs, url))
 
 
 def _archived_marks(srv, archive):
@@ -83,15 +62,15 @@ def _put_until_killed(events, bus, source, rng, acked, stop, lock, prefix, threa
 
 
 def test_kill9_keeps_acknowledged_events(server_factory):
-    rng = _seed()
+    rng = crash_rng("events crash test")
     srv = server_factory(name="events-crash")
     events, sqs = _clients(srv)
     bus = unique_name("crash")
     events.create_event_bus(Name=bus)
     archive = unique_name("crash")[:48]
     events.create_archive(ArchiveName=archive, EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}")
-    url, arn = _queue(sqs, "crash")
-    url2, arn2 = _queue(sqs, "crash2")
+    url, arn = create_queue_with_arn(sqs, unique_name("crash"))
+    url2, arn2 = create_queue_with_arn(sqs, unique_name("crash2"))
     events.put_rule(Name="to-sqs", EventBusName=bus, EventPattern=json.dumps({"source": ["crash.test"]}))
     events.put_targets(Rule="to-sqs", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
     # A second rule and target: every matched target gets every acknowledged event.
@@ -133,12 +112,12 @@ def test_kill9_keeps_acknowledged_events(server_factory):
 def test_kill9_keeps_retries_and_dead_letters(server_factory):
     """A target that fails (its queue does not exist yet) keeps retrying across kill -9 and
     succeeds once the queue exists; a target out of retries dead-letters across kill -9."""
-    rng = _seed()
+    rng = crash_rng("events crash test")
     srv = server_factory(name="events-retry")
     events, sqs = _clients(srv)
     later_name = unique_name("later")
     later_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{later_name}"
-    dlq_url, dlq_arn = _queue(sqs, "dlq")
+    dlq_url, dlq_arn = create_queue_with_arn(sqs, unique_name("dlq"))
     events.put_rule(Name="retry", EventPattern=json.dumps({"source": ["retry.test"]}))
     events.put_targets(Rule="retry", Targets=[
         {"Id": "later", "Arn": later_arn},
@@ -174,11 +153,11 @@ def test_kill9_keeps_retries_and_dead_letters(server_factory):
 def test_kill9_scheduler_fires_due_schedules(server_factory):
     """A one-time at() schedule due while the server is down fires after the restart (once);
     one due around a kill -9 fires at least once, never zero times."""
-    rng = _seed()
+    rng = crash_rng("events crash test")
     srv = server_factory(name="sched-crash")
     _, sqs = _clients(srv)
     scheduler = make_client("scheduler", srv.endpoint)
-    url, arn = _queue(sqs, "sched")
+    url, arn = create_queue_with_arn(sqs, unique_name("sched"))
 
     def at(seconds):
         t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
@@ -225,7 +204,7 @@ def test_kill9_scheduler_fires_due_schedules(server_factory):
 def test_kill9_resumes_a_running_replay(server_factory):
     """A replay interrupted by kill -9 resumes after the restart: every archived event of the
     window reaches the replay's target (at least once) and the replay completes."""
-    rng = _seed()
+    rng = crash_rng("events crash test")
     srv = server_factory(name="replay-crash")
     events, sqs = _clients(srv)
     bus_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
@@ -238,7 +217,7 @@ def test_kill9_resumes_a_running_replay(server_factory):
         out = events.put_events(Entries=[{"Source": "replay.src", "DetailType": "r",
                                           "Detail": json.dumps({"mark": m})} for m in marks[i:i + 10]])
         assert out["FailedEntryCount"] == 0
-    url, arn = _queue(sqs, "replayed")
+    url, arn = create_queue_with_arn(sqs, unique_name("replayed"))
     events.put_rule(Name="replayed", EventPattern=json.dumps({"source": ["replay.src"],
                                                              "replay-name": [{"exists": True}]}))
     events.put_targets(Rule="replayed", Targets=[{"Id": "q", "Arn": arn}])

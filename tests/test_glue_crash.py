@@ -5,12 +5,10 @@ Real processes, SIGKILL at random points (seeds printed), bounded rounds.
 """
 
 import json
-import os
-import random
 import sqlite3
 import time
 
-from sluice_helpers import make_client, make_s3, unique_bucket, unique_name
+from sluice_helpers import crash_rng, make_client, make_s3, unique_bucket, unique_name
 
 ROLE = "arn:aws:iam::000000000000:role/GlueJobRole"
 ACTIVE = ("STARTING", "RUNNING", "STOPPING", "WAITING")
@@ -42,9 +40,8 @@ def all_runs(glue, job):
 
 
 def test_job_runs_survive_kill9(server_factory):
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", random.randrange(1 << 30)))
-    print(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = crash_rng("glue crash test")
+    seed = rng.crash_seed
     srv = server_factory()
     s3, glue = make_s3(srv.endpoint), make_client("glue", srv.endpoint)
     bucket = unique_bucket("gcrash")
@@ -100,9 +97,8 @@ def test_job_runs_survive_kill9(server_factory):
 
 
 def test_crawl_and_data_quality_run_survive_kill9(server_factory):
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", random.randrange(1 << 30)))
-    print(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = crash_rng("glue crash test")
+    seed = rng.crash_seed
     srv = server_factory()
     s3, glue = make_s3(srv.endpoint), make_client("glue", srv.endpoint)
     bucket = unique_bucket("ccrash")

@@ -5,11 +5,10 @@ import os
 import random
 import signal
 import threading
-import time
 
 import pytest
 
-from sluice_helpers import MiB, list_all_keys, make_s3, sha256, unique_bucket, wait_for
+from sluice_helpers import MiB, crash_rng, kill_mid_work, list_all_keys, make_s3, sha256, unique_bucket, wait_for
 
 UPLOADERS = 8
 ROUNDS = 3
@@ -23,9 +22,7 @@ def _payload(rng):
 
 
 def test_kill9_keeps_acknowledged_objects(server_factory):
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"crash test seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
-    master = random.Random(seed)
+    master = crash_rng("crash test")
     srv = server_factory(name="crash")
     bucket = unique_bucket("crash")
     make_s3(srv.endpoint).create_bucket(Bucket=bucket)
@@ -89,13 +86,7 @@ def test_kill9_keeps_acknowledged_objects(server_factory):
         wait_for(lambda: acked_this_round[0] >= 10 or not any(t.is_alive() for t in threads),
                  timeout=60, what="the first acknowledged uploads")
         assert any(t.is_alive() for t in threads), "all uploaders failed before the kill"
-        time.sleep(master.uniform(0.05, 1.0))
-        killing.set()
-        srv.kill()
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-            assert not t.is_alive(), "an uploader hung after the server was killed"
+        kill_mid_work(srv, threads, stop, master, 0.05, 1.0, killing)
         assert not problems, problems[:10]
 
     srv.start()
@@ -134,9 +125,8 @@ def test_kill9_during_overwrites_deletes_and_completes(server_factory):
     kill -9 at a random moment; after restart every key holds its last acknowledged state or
     the one in flight at the kill (keys shared by racing clients: some version written to
     them), its bytes match its ETag, nothing answers 503, and no unreferenced file is left."""
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"overwrite crash test seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
-    master = random.Random(seed)
+    master = crash_rng("overwrite crash test")
+    seed = master.crash_seed
     srv = server_factory(name="overwrite-crash")
     bucket = unique_bucket("overwrite")
     make_s3(srv.endpoint).create_bucket(Bucket=bucket)
@@ -240,13 +230,7 @@ def test_kill9_during_overwrites_deletes_and_completes(server_factory):
             t.start()
         wait_for(lambda: acked[0] >= 20 or not any(t.is_alive() for t in threads),
                  timeout=60, what="the first acknowledged writes")
-        time.sleep(master.uniform(0.0, 0.8))
-        killing.set()
-        srv.kill()
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-            assert not t.is_alive(), "a writer hung after the server was killed"
+        kill_mid_work(srv, threads, stop, master, 0.0, 0.8, killing)
         assert not errors, errors[:10]
 
     srv.start()

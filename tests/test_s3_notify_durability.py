@@ -9,32 +9,14 @@ import random
 import threading
 import time
 
-from sluice_helpers import make_client, make_s3, md5_hex, unique_bucket, unique_name, wait_for
+from sluice_helpers import crash_rng, create_queue_with_arn, drain_queue, make_client, make_s3, md5_hex, unique_bucket, unique_name, wait_for
 
 ROUNDS = 3
 
 
-def _seed():
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"s3 notification crash test seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
-    return random.Random(seed)
-
-
-def _queue(sqs, prefix):
-    url = sqs.create_queue(QueueName=unique_name(prefix))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
-
-
 def _drain(sqs, url, seen, parse):
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not msgs:
-            return
-        for m in msgs:
-            seen.update(parse(json.loads(m["Body"])))
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+    for body in drain_queue(sqs, url):
+        seen.update(parse(json.loads(body)))
 
 
 def _from_records(body):
@@ -82,7 +64,7 @@ def _load(s3, bucket, rng, prefix, acked_puts, acked_deletes, lock, stop, thread
 
 
 def test_kill9_delivers_every_committed_change(server_factory):
-    rng = _seed()
+    rng = crash_rng("s3 notification crash test")
     srv = server_factory(name="s3-notify-crash")
 
     def clients():
@@ -93,8 +75,8 @@ def test_kill9_delivers_every_committed_change(server_factory):
     s3, sqs, events = clients()
     bucket = unique_bucket("notify")
     s3.create_bucket(Bucket=bucket)
-    url, arn = _queue(sqs, "s3n")
-    url_eb, arn_eb = _queue(sqs, "s3eb")
+    url, arn = create_queue_with_arn(sqs, unique_name("s3n"))
+    url_eb, arn_eb = create_queue_with_arn(sqs, unique_name("s3eb"))
     rule = unique_name("s3")
     events.put_rule(Name=rule, EventPattern=json.dumps(
         {"source": ["aws.s3"], "detail": {"bucket": {"name": [bucket]}}}))

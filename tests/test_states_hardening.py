@@ -4,7 +4,6 @@ executions wait, run Maps and wait for callbacks (nothing acknowledged is lost).
 
 import json
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice_helpers import make_client, wait_for
+from sluice_helpers import crash_rng, make_client, wait_for
 from test_states import states_api
 
 ROLE = "arn:aws:iam::000000000000:role/StatesExecutionRole"
@@ -309,9 +308,7 @@ def crash_input(kind, n):
 
 
 def test_kill9_keeps_started_executions_and_acknowledged_callbacks(server_factory):
-    seed = int(os.environ.get("SLUICE_CRASH_SEED", random.randrange(1 << 30)))
-    print(f"crash test seed {seed} (rerun with SLUICE_CRASH_SEED={seed})")
-    rng = random.Random(seed)
+    rng = crash_rng("states crash test")
     srv = server_factory(name="states-crash")
     sfn = sfn_client(srv.endpoint)
     activity = sfn.create_activity(name="crash-worker")["activityArn"]

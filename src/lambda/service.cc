@@ -90,6 +90,14 @@ absl::Status LambdaStatus(absl::StatusCode base, const std::string& code, const 
   return st;
 }
 
+absl::Status CheckRevisionId(const Json& in, const Json& current, const std::string& get_api) {
+  if (!in.contains("RevisionId") || in["RevisionId"] == current) return absl::OkStatus();
+  return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
+                      get_api.empty() ? "The Revision Id provided does not match the latest Revision Id."
+                                      : StrCat("The Revision Id provided does not match the latest Revision Id. "
+                                               "Call the ", get_api, " API to retrieve the latest Revision Id"));
+}
+
 Json Function::ToJson() const {
   Json j = {{"name", name}, {"config", config}, {"tags", tags}, {"event_invoke_config", event_invoke_config},
             {"revision", revision}, {"code_revision", code_revision}, {"policy", policy_statements},
@@ -529,11 +537,7 @@ absl::StatusOr<Json> LambdaService::UpdateFunctionCode(const std::string& functi
   {
     std::lock_guard lock(mu_);
     ASSIGN_OR_RETURN(Function * f, Find(function));
-    if (in.contains("RevisionId") && in["RevisionId"] != f->config["RevisionId"]) {
-      return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
-                          "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
-                          "GetAlias API to retrieve the latest Revision Id");
-    }
+    RETURN_IF_ERROR(CheckRevisionId(in, f->config["RevisionId"], "GetFunction/GetAlias"));
     copy = *f;
   }
   if (in.contains("Architectures")) {
@@ -589,11 +593,7 @@ absl::StatusOr<Json> LambdaService::UpdateFunctionConfiguration(const std::strin
   {
     std::lock_guard lock(mu_);
     ASSIGN_OR_RETURN(Function * f, Find(function));
-    if (in.contains("RevisionId") && in["RevisionId"] != f->config["RevisionId"]) {
-      return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
-                          "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
-                          "GetAlias API to retrieve the latest Revision Id");
-    }
+    RETURN_IF_ERROR(CheckRevisionId(in, f->config["RevisionId"], "GetFunction/GetAlias"));
     Function copy = *f;
     RETURN_IF_ERROR(ApplyConfiguration(in, copy.config, false));
     copy.revision++;
@@ -748,11 +748,7 @@ absl::StatusOr<Json> LambdaService::AddPermission(const std::string& function, c
   if (sid.empty() || principal.empty() || action.empty()) {
     return InvalidParameter("StatementId, Action and Principal are required");
   }
-  if (in.contains("RevisionId") && in["RevisionId"] != f->config["RevisionId"]) {
-    return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
-                        "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
-                        "retrieve the latest Revision Id");
-  }
+  RETURN_IF_ERROR(CheckRevisionId(in, f->config["RevisionId"], "GetPolicy"));
   for (const auto& st : f->policy_statements) {
     if (st.value("Sid", "") == sid) {
       return LambdaStatus(absl::StatusCode::kAlreadyExists, "ResourceConflictException",

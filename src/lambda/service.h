@@ -29,6 +29,9 @@ using Json = nlohmann::json;
 
 // A Status carrying Lambda's error code (as the payload "lambda-code").
 absl::Status LambdaStatus(absl::StatusCode base, const std::string& code, const std::string& message);
+// PreconditionFailedException when the request names a RevisionId other than `current`;
+// `get_api` names the call that reads the latest one ("" for none).
+absl::Status CheckRevisionId(const Json& in, const Json& current, const std::string& get_api);
 
 struct Function {
   std::string name;

@@ -75,10 +75,7 @@ absl::StatusOr<Json> LambdaService::PublishVersion(const std::string& function, 
                             ") is different from current CodeSHA256 in $LATEST. Please try again with the CodeSHA256 "
                             "in $LATEST.");
   }
-  if (in.contains("RevisionId") && in["RevisionId"] != f->config["RevisionId"]) {
-    return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
-                        "The Revision Id provided does not match the latest Revision Id.");
-  }
+  RETURN_IF_ERROR(CheckRevisionId(in, f->config["RevisionId"], ""));
   // Nothing changed since the last version: AWS returns that version.
   std::string last = StrCat(f->last_version);
   if (f->versions.contains(last) && Publishable(f->versions[last]["config"]) == Publishable(f->config) &&
@@ -214,10 +211,7 @@ absl::StatusOr<Json> LambdaService::UpdateAlias(const std::string& function, con
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Function * f, Find(function));
   if (!f->aliases.contains(name)) return NotFound(StrCat("Alias not found: ", Arn(f->name), ":", name));
-  if (in.contains("RevisionId") && in["RevisionId"] != f->aliases[name]["RevisionId"]) {
-    return LambdaStatus(absl::StatusCode::kFailedPrecondition, "PreconditionFailedException",
-                        "The Revision Id provided does not match the latest Revision Id.");
-  }
+  RETURN_IF_ERROR(CheckRevisionId(in, f->aliases[name]["RevisionId"], ""));
   ASSIGN_OR_RETURN(Json alias, UpdateAliasDoc(*f, f->aliases[name], in));
   Function copy = *f;
   copy.aliases[name] = alias;

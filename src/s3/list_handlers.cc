@@ -1,4 +1,7 @@
 // ListObjectsV2, ListObjects (v1) and ListObjectVersions.
+#include <algorithm>
+#include <optional>
+
 #include "base/strings.h"
 #include "base/time.h"
 #include "io/checksum.h"
@@ -7,20 +10,20 @@
 namespace sluice::s3 {
 namespace {
 
-constexpr std::string_view kOwner =
-    "<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>"
-    "<DisplayName>sluice</DisplayName></Owner>";
+// The parameters every listing shares: encoding-type, prefix, delimiter, max-keys.
+struct ListParams {
+  ListRequest req;
+  bool url = false;  // encoding-type=url
+};
 
-HttpResponse List(Call& c) {
+// Fills *out; an error response for a bad parameter.
+std::optional<HttpResponse> ReadListParams(Call& c, ListParams* out) {
   const HttpRequest& q = c.req;
-  bool v2 = q.Query("list-type") && *q.Query("list-type") == "2";
-  bool url = false;
   if (const std::string* enc = q.Query("encoding-type")) {
     if (*enc != "url") return Error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
-    url = true;
+    out->url = true;
   }
-  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
-  ListRequest req;
+  ListRequest& req = out->req;
   if (const std::string* p = q.Query("prefix")) req.prefix = *p;
   if (const std::string* d = q.Query("delimiter")) req.delimiter = *d;
   if (const std::string* m = q.Query("max-keys")) {
@@ -29,6 +32,20 @@ HttpResponse List(Call& c) {
     }
     req.max_keys = std::min(req.max_keys, 1000);
   }
+  return std::nullopt;
+}
+
+constexpr std::string_view kOwner =
+    "<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>"
+    "<DisplayName>sluice</DisplayName></Owner>";
+
+HttpResponse List(Call& c) {
+  const HttpRequest& q = c.req;
+  bool v2 = q.Query("list-type") && *q.Query("list-type") == "2";
+  ListParams params;
+  if (auto bad = ReadListParams(c, &params)) return std::move(*bad);
+  ListRequest& req = params.req;
+  auto enc = [url = params.url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
   std::string token, start_after, marker;
   if (v2) {
     if (const std::string* t = q.Query("continuation-token")) {
@@ -60,7 +77,7 @@ HttpResponse List(Call& c) {
   }
   StrAppend(&x, "<MaxKeys>", req.max_keys, "</MaxKeys>");
   if (!req.delimiter.empty()) StrAppend(&x, "<Delimiter>", enc(req.delimiter), "</Delimiter>");
-  if (url) x += "<EncodingType>url</EncodingType>";
+  if (params.url) x += "<EncodingType>url</EncodingType>";
   StrAppend(&x, "<IsTruncated>", result->truncated ? "true" : "false", "</IsTruncated>");
   if (result->truncated) {
     if (v2) {
@@ -91,21 +108,10 @@ HttpResponse List(Call& c) {
 // was never versioned, every object is its only version, with version ID "null".
 HttpResponse ListVersions(Call& c) {
   const HttpRequest& q = c.req;
-  bool url = false;
-  if (const std::string* enc = q.Query("encoding-type")) {
-    if (*enc != "url") return Error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
-    url = true;
-  }
-  auto enc = [url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
-  ListRequest req;
-  if (const std::string* p = q.Query("prefix")) req.prefix = *p;
-  if (const std::string* d = q.Query("delimiter")) req.delimiter = *d;
-  if (const std::string* m = q.Query("max-keys")) {
-    if (!ParseNumber(*m, &req.max_keys) || req.max_keys < 0) {
-      return Error(c, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
-    }
-    req.max_keys = std::min(req.max_keys, 1000);
-  }
+  ListParams params;
+  if (auto bad = ReadListParams(c, &params)) return std::move(*bad);
+  ListRequest& req = params.req;
+  auto enc = [url = params.url](std::string_view s) { return url ? UriEncode(s, true) : XmlText(s); };
   std::string key_marker, version_marker;
   if (const std::string* k = q.Query("key-marker")) key_marker = *k;
   if (const std::string* v = q.Query("version-id-marker")) {
@@ -126,7 +132,7 @@ HttpResponse ListVersions(Call& c) {
   }
   StrAppend(&x, "<MaxKeys>", req.max_keys, "</MaxKeys>");
   if (!req.delimiter.empty()) StrAppend(&x, "<Delimiter>", enc(req.delimiter), "</Delimiter>");
-  if (url) x += "<EncodingType>url</EncodingType>";
+  if (params.url) x += "<EncodingType>url</EncodingType>";
   StrAppend(&x, "<IsTruncated>", result->truncated ? "true" : "false", "</IsTruncated>");
   for (const auto& o : result->objects) {
     StrAppend(&x, "<Version><Key>", enc(o.key), "</Key><VersionId>null</VersionId><IsLatest>true</IsLatest><LastModified>",

@@ -17,6 +17,33 @@ struct Tok {
 bool IdentStart(unsigned char c) { return std::isalpha(c) || c == '_' || c >= 0x80; }
 bool IdentChar(unsigned char c) { return std::isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
 
+// The contents of a quoted token whose opening quote ends before *i: a doubled quote is
+// one quote, with `backslash_escapes` (E'' strings) \x is x. Leaves *i after the closing
+// quote (or at the end when there is none).
+std::string ReadQuoted(std::string_view s, char quote, bool backslash_escapes, size_t* i) {
+  std::string text;
+  size_t n = s.size();
+  while (*i < n) {
+    char c = s[*i];
+    if (backslash_escapes && c == '\\' && *i + 1 < n) {
+      text.push_back(s[*i + 1]);
+      *i += 2;
+    } else if (c == quote) {
+      if (*i + 1 < n && s[*i + 1] == quote) {
+        text.push_back(quote);
+        *i += 2;
+      } else {
+        ++*i;
+        break;
+      }
+    } else {
+      text.push_back(c);
+      ++*i;
+    }
+  }
+  return text;
+}
+
 // DuckDB's lexical rules (PostgreSQL's): '' strings with '' escapes, E'' strings with
 // backslash escapes, $tag$ strings, "" identifiers, -- comments and nested /* */ comments.
 // An unterminated string or comment runs to the end (DuckDB's parser rejects it).
@@ -46,41 +73,10 @@ std::vector<Tok> Lex(std::string_view s) {
       bool escapes = c != '\'';
       size_t start = i;
       i += escapes ? 2 : 1;
-      std::string text;
-      while (i < n) {
-        if (escapes && s[i] == '\\' && i + 1 < n) {
-          text.push_back(s[i + 1]);
-          i += 2;
-        } else if (s[i] == '\'') {
-          if (i + 1 < n && s[i + 1] == '\'') {
-            text.push_back('\'');
-            i += 2;
-          } else {
-            ++i;
-            break;
-          }
-        } else {
-          text.push_back(s[i++]);
-        }
-      }
-      out.push_back({Tok::Kind::kString, std::move(text), start});
+      out.push_back({Tok::Kind::kString, ReadQuoted(s, '\'', escapes, &i), start});
     } else if (c == '"') {
       size_t start = i++;
-      std::string text;
-      while (i < n) {
-        if (s[i] == '"') {
-          if (i + 1 < n && s[i + 1] == '"') {
-            text.push_back('"');
-            i += 2;
-          } else {
-            ++i;
-            break;
-          }
-        } else {
-          text.push_back(s[i++]);
-        }
-      }
-      out.push_back({Tok::Kind::kQuotedIdent, AsciiLower(text), start});
+      out.push_back({Tok::Kind::kQuotedIdent, AsciiLower(ReadQuoted(s, '"', false, &i)), start});
     } else if (c == '$') {
       size_t start = i;
       size_t j = i + 1;

@@ -194,18 +194,29 @@ void CollectOperators(duckdb_profiling_info node, int depth, std::vector<Operato
   }
 }
 
+// Turns DuckDB's profiler on for `con` once (*on remembers it): operator names, types and
+// EXTRA_INFO, kept in memory for duckdb_get_profiling_info. The settings go first: enabling
+// the profiler takes the metrics as they are then.
+absl::Status EnableProfiling(duckdb_connection con, bool* on) {
+  if (*on) return absl::OkStatus();
+  for (const char* sql : {"SET custom_profiling_settings = '{\"OPERATOR_NAME\": \"true\", "
+                          "\"OPERATOR_TYPE\": \"true\", \"EXTRA_INFO\": \"true\"}'",
+                          "PRAGMA enable_profiling = 'no_output'"}) {
+    duckdb_result r;
+    bool ok = duckdb_query(con, sql, &r) == DuckDBSuccess;
+    std::string error = ok ? "" : (duckdb_result_error(&r) ? duckdb_result_error(&r) : "unknown error");
+    duckdb_destroy_result(&r);
+    if (!ok) return absl::InternalError(StrCat("enabling the profiler: ", error));
+  }
+  *on = true;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<QueryResult> Connection::QueryProfiled(const std::string& sql, std::vector<OperatorProfile>* operators) {
   operators->clear();
-  if (!impl_->profiling) {
-    // The settings first: enabling the profiler takes the metrics as they are then.
-    RETURN_IF_ERROR(Execute(
-        "SET custom_profiling_settings = '{\"OPERATOR_NAME\": \"true\", \"OPERATOR_TYPE\": \"true\", "
-        "\"EXTRA_INFO\": \"true\"}'"));
-    RETURN_IF_ERROR(Execute("PRAGMA enable_profiling = 'no_output'"));
-    impl_->profiling = true;
-  }
+  RETURN_IF_ERROR(EnableProfiling(impl_->con, &impl_->profiling));
   duckdb_result r;
   duckdb_state state = duckdb_query(impl_->con, sql.c_str(), &r);
   auto result = Materialize(state, r, impl_->aliases);
@@ -268,13 +279,7 @@ absl::StatusOr<QueryResult> Connection::QueryChecked(const std::string& sql, con
                                                      std::vector<OperatorProfile>* operators) {
   if (operators) {
     operators->clear();
-    if (!impl_->profiling) {
-      RETURN_IF_ERROR(Execute(
-          "SET custom_profiling_settings = '{\"OPERATOR_NAME\": \"true\", \"OPERATOR_TYPE\": \"true\", "
-          "\"EXTRA_INFO\": \"true\"}'"));
-      RETURN_IF_ERROR(Execute("PRAGMA enable_profiling = 'no_output'"));
-      impl_->profiling = true;
-    }
+    RETURN_IF_ERROR(EnableProfiling(impl_->con, &impl_->profiling));
   }
   ASSIGN_OR_RETURN(auto attached, AttachedCatalogs());
   duckdb_prepared_statement stmt = nullptr;
